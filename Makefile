@@ -36,7 +36,7 @@ system-packages:
 	fi
 
 lab: install
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: unit-test notebook-test
 

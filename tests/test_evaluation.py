@@ -1,0 +1,47 @@
+"""helpers.evaluation: the shipped classifier, class entropy and FID."""
+
+import math
+
+import pytest
+import torch
+
+from helpers.data import digits
+from helpers.evaluation import accuracy, class_entropy, classify, fid, load_digits_classifier
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_digits_classifier()
+
+
+def test_shipped_classifier_is_accurate(classifier):
+    test_images, test_labels = digits(16, "test")
+    assert accuracy(classifier, test_images, test_labels) >= 0.97
+    # other sizes are resized to 16x16 first
+    images_8, labels_8 = digits(8, "test")
+    assert (classify(images_8, classifier) == labels_8).float().mean() >= 0.9
+
+
+def test_missing_checkpoint_says_how_to_rebuild(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make checkpoints"):
+        load_digits_classifier(tmp_path / "nothing.pt")
+
+
+def test_class_entropy_bounds():
+    assert class_entropy(torch.arange(10).repeat(5)) == pytest.approx(math.log2(10))
+    assert class_entropy(torch.full((50,), 3)) == 0.0
+    assert class_entropy(torch.tensor([0, 1])) == pytest.approx(1.0)
+
+
+def test_fid_orders_real_above_noise(classifier):
+    train_images, _ = digits(16, "train")
+    test_images, _ = digits(16, "test")
+    floor = fid(test_images, train_images, classifier=classifier)
+    noise = fid(torch.rand(360, 1, 16, 16) * 2 - 1, train_images, classifier=classifier)
+    assert 0 < floor < 20 < noise
+    assert fid(train_images, train_images, classifier=classifier) == pytest.approx(0, abs=1e-2)
+
+
+def test_fid_needs_images():
+    with pytest.raises(ValueError, match="at least 2"):
+        fid(torch.zeros(1, 1, 16, 16), torch.zeros(5, 1, 16, 16))

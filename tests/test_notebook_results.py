@@ -1,0 +1,59 @@
+"""After `make notebook-test`: each notebook's fresh results meet the course's time and memory bars
+and carry the metric names its issue asked for (so `make report` stays comparable over time)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS
+
+pytestmark = pytest.mark.after_notebooks
+
+SECONDS_CAP = 300  # hard cap per notebook, small profile, 2 cores (target: 180)
+RSS_CAP_MB = 3072
+
+EXPECTED_METRICS = {
+    "00_setup_and_tour": ["discriminative_accuracy", "generative_bayes_accuracy", "fid_real_floor", "fid_gmm"],
+    "01_gans": ["fid_real_floor", "fid_untrained", "fid_vanilla", "fid_dcgan", "fid_cgan", "fid_wgan_gp",
+                "cgan_class_accuracy", "collapse_class_entropy", "healthy_class_entropy"],
+    "02_diffusion": ["fid_real_floor", "fid_untrained", "fid_ddpm", "fid_ddim_20", "ddpm_seconds",
+                     "ddim_20_seconds", "cfg_accuracy_scale_0", "cfg_accuracy_scale_1", "cfg_accuracy_best",
+                     "cfg_best_scale", "img2img_strength_monotone", "loss_first", "loss_last"],
+    "03_text_to_image_and_vlms": ["t2i_prompt_adherence", "t2i_prompt_adherence_no_guidance",
+                                  "captioner_accuracy", "vae_recon_mse"],
+    "04_speech": ["wer_tiny_en", "rtf_tiny_en", "round_trip_wer_espeak", "n_sentences"],
+    "05_multimodal_clip": ["clip_zero_shot_accuracy", "clip_zero_shot_accuracy_single_template",
+                           "clip_recall_at_1", "clip_recall_at_5"],
+    "06_safety_guardrails": ["baseline_detection_rate", "baseline_false_positive_rate", "guard_detection_rate",
+                             "guard_false_positive_rate", "leak_rate_vulnerable", "leak_rate_guarded",
+                             "n_attack_eval", "n_benign_eval"],
+    "07_bias_responsible_ai": ["weat_career_family_d", "weat_career_family_p", "weat_math_arts_d",
+                               "weat_science_arts_d", "counterfactual_max_gap", "parity_gap_before",
+                               "parity_gap_after", "accuracy_before", "accuracy_after"],
+    "08_llm_apis_prompting": ["distinct2_temperature_0", "distinct2_temperature_1", "json_valid_rate_first_try",
+                              "json_valid_rate_with_retry", "technique_scores"],
+    "09_finetuning_rag_agents": ["lora_score_before", "lora_score_after", "rag_recall_at_5",
+                                 "rag_answer_score_with", "rag_answer_score_without", "agent_task_success_local"],
+    "10_capstone_product_analyzer": ["stages_completed", "narration_round_trip_wer", "description_tone_gap"],
+}
+
+
+def fresh_results_dir() -> Path:
+    folder = os.environ.get("GENAI_RESULTS_DIR")
+    if not folder:
+        pytest.skip("set GENAI_RESULTS_DIR to the folder the notebook run wrote (make notebook-test does)")
+    return Path(folder)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_fresh_results_meet_the_bars(path):
+    result_file = fresh_results_dir() / f"{path.stem}.json"
+    assert result_file.is_file(), f"{path.name} did not record its results"
+    record = json.loads(result_file.read_text())
+    assert record["profile"] == "small"
+    assert record["seconds"] <= SECONDS_CAP, f"{path.stem} took {record['seconds']} s"
+    assert record["peak_rss_mb"] <= RSS_CAP_MB, f"{path.stem} peaked at {record['peak_rss_mb']} MB"
+    missing = set(EXPECTED_METRICS.get(path.stem, [])) - set(record["metrics"])
+    assert not missing, f"{path.stem} lacks metrics {sorted(missing)}"
