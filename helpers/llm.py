@@ -1,0 +1,157 @@
+"""One way to reach an LLM: the real Anthropic/OpenAI APIs with a key, a real local model without.
+
+    from helpers import llm
+    client = llm.anthropic_client()          # or llm.openai_client()
+    reply = client.messages.create(
+        model=llm.default_model(client), max_tokens=100,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+    )
+    print(llm.reply_text(reply))
+
+With ``ANTHROPIC_API_KEY`` / ``OPENAI_API_KEY`` set (or typed when asked, in
+an interactive session) you get the official SDK client of the real API.
+Without a key you get the *same SDK class* pointed at a server on 127.0.0.1
+that answers with SmolLM2-135M-Instruct (``helpers.llm_server``): the code
+you write is the code you would run against the real API, offline and free.
+The local model decodes greedily unless you pass a ``temperature``, so its
+answers are reproducible; it cannot see images or call tools.
+
+Model ids live here, once: change them when a provider retires a model.
+Keys are never printed or written anywhere.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from urllib.parse import urlparse
+
+import anthropic
+import openai
+
+# The course's models, checked in Nov 2026: each provider's small, cheap, current model.
+# - claude-haiku-5-5 (Oct 2026) answers 400 to temperature / top_p / top_k and to an
+#   assistant prefill, and may put thinking blocks before the text: read answers with
+#   reply_text(). (The anthropic 2.x SDK has no temperature argument; the local
+#   server takes one through extra_body={"temperature": 0.7}.)
+# - gpt-6-luna is a reasoning model: give max_completion_tokens, leave temperature out.
+# When a provider retires one, set GENAI_ANTHROPIC_MODEL / GENAI_OPENAI_MODEL (or edit here).
+ANTHROPIC_MODEL = os.environ.get("GENAI_ANTHROPIC_MODEL", "claude-haiku-5-5")
+OPENAI_MODEL = os.environ.get("GENAI_OPENAI_MODEL", "gpt-6-luna")
+LOCAL_MODEL = "smollm2-135m-instruct"  # SmolLM2-135M-Instruct, served by helpers.llm_server
+
+_typed_keys: dict[str, str | None] = {}  # what the user typed, for this process only (memory)
+
+
+def _interactive() -> bool:
+    """True in a Jupyter kernel or a terminal, where getpass can ask the user."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if getattr(shell, "kernel", None) is not None:
+        return True
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _api_key(variable: str, local: bool | None) -> str | None:
+    """The key from the environment, or typed once when interactive; None means: use the local model."""
+    if local:
+        return None
+    key = os.environ.get(variable, "").strip()
+    if not key and _interactive():
+        if variable not in _typed_keys:
+            try:
+                typed = getpass.getpass(f"{variable} (press Enter to use the local model): ").strip()
+            except Exception:  # a notebook run headless (nbval, nbconvert) cannot ask
+                typed = ""
+            _typed_keys[variable] = typed or None
+        key = _typed_keys[variable] or ""
+    if not key and local is False:
+        raise RuntimeError(f"No API key: set the environment variable {variable}, or call with local=True.")
+    return key or None
+
+
+def _local_base_url(api: str) -> str:
+    import torch
+
+    from helpers import config
+    from helpers.llm_server import get_server  # imports torch and loads the model: only when needed
+
+    if config.started_at is None:  # outside a notebook's helpers.setup(): its stable thread count
+        torch.set_num_threads(config.default_threads())
+    server = get_server()
+    print(f"No {api} API key: using the local model {LOCAL_MODEL} at {server.base_url} (same SDK, offline).")
+    return server.base_url
+
+
+def anthropic_client(local: bool | None = None, asynchronous: bool = False, **options) -> anthropic.Anthropic:
+    """An ``anthropic.Anthropic`` client: the real API with a key, else the local server.
+
+    ``local=True`` forces the local model, ``local=False`` insists on the real API;
+    ``asynchronous=True`` gives an ``anthropic.AsyncAnthropic``. Other keyword
+    ``options`` (timeout, max_retries...) go to the SDK class.
+    """
+    sdk_class = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+    key = _api_key("ANTHROPIC_API_KEY", local)
+    if key:
+        print(f"Using the Anthropic API; default model {ANTHROPIC_MODEL}.")
+        return sdk_class(api_key=key, **options)
+    options.setdefault("max_retries", 0)  # nothing to retry on a local server
+    return sdk_class(api_key="local", base_url=_local_base_url("Anthropic"), **options)
+
+
+def openai_client(local: bool | None = None, asynchronous: bool = False, **options) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client: the real API with a key, else the local server.
+
+    ``local=True`` forces the local model, ``local=False`` insists on the real API;
+    ``asynchronous=True`` gives an ``openai.AsyncOpenAI``. Other keyword
+    ``options`` (timeout, max_retries...) go to the SDK class.
+    """
+    sdk_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    key = _api_key("OPENAI_API_KEY", local)
+    if key:
+        print(f"Using the OpenAI API; default model {OPENAI_MODEL}.")
+        return sdk_class(api_key=key, **options)
+    options.setdefault("max_retries", 0)
+    return sdk_class(api_key="local", base_url=_local_base_url("OpenAI") + "/v1", **options)
+
+
+def is_local(client) -> bool:
+    """True when ``client`` talks to the local server rather than a real API."""
+    return urlparse(str(client.base_url)).hostname in ("127.0.0.1", "localhost")
+
+
+def default_model(client) -> str:
+    """The model id to pass with ``client``: the local model, or the provider's course default."""
+    if is_local(client):
+        return LOCAL_MODEL
+    if isinstance(client, (anthropic.Anthropic, anthropic.AsyncAnthropic)):
+        return ANTHROPIC_MODEL
+    if isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
+        return OPENAI_MODEL
+    raise TypeError(f"Expected an Anthropic or OpenAI client, got {type(client).__name__}.")
+
+
+def reply_text(response) -> str:
+    """The answer's text from an Anthropic ``Message`` or an OpenAI ``ChatCompletion``.
+
+    Anthropic replies may start with thinking blocks: only text blocks are kept.
+    """
+    if hasattr(response, "choices"):
+        return response.choices[0].message.content or ""
+    return "".join(block.text for block in response.content if block.type == "text")
+
+
+def register_vision_handler(handler) -> None:
+    """Let the local server answer image requests with ``handler(images, prompt) -> str``.
+
+    ``images`` is a list of PIL images (the last user message's), ``prompt`` that
+    message's text. ``None`` restores the default honest reply ("I can't see images").
+    Real API clients are not affected.
+    """
+    from helpers.llm_server import register_vision_handler as register
+
+    register(handler)
