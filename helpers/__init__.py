@@ -5,9 +5,10 @@
 - ``helpers.evaluation``: the digits classifier, FID, class entropy.
 - ``helpers.plotting``: image grids, curves, spectrograms, audio players.
 - ``helpers.results``: ``record_results()`` for the measured-results table.
+- ``helpers.guardrails``: ``check_input`` / ``check_output`` guardrails against prompt injection and leaks.
 - ``helpers.llm``: Anthropic/OpenAI SDK clients, real with a key, a local SmolLM2 endpoint without.
 - ``helpers.local_model``: SmolLM2-135M-Instruct loaded offline from a PyPI package.
-- chapter modules: ``bias`` (WEAT, counterfactual gaps), ``guardrails``, ``scenes``, ``speech``.
+- chapter modules: ``bias`` (WEAT, counterfactual gaps), ``scenes`` (drawn scenes), ``speech`` (espeak, WER, consent-gated cloning).
 """
 
 from helpers.config import Config, setup
