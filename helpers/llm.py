@@ -14,7 +14,8 @@ Without a key you get the *same SDK class* pointed at a server on 127.0.0.1
 that answers with SmolLM2-135M-Instruct (``helpers.llm_server``): the code
 you write is the code you would run against the real API, offline and free.
 The local model decodes greedily unless you pass a ``temperature``, so its
-answers are reproducible; it cannot see images or call tools.
+answers are reproducible; it cannot see images, and it calls tools (``tools=``,
+without streaming) in SmolLM2's own format, unreliably: see ``helpers.llm_tools``.
 
 Model ids live here, once: change them when a provider retires a model.
 Keys are never printed or written anywhere.

@@ -9,9 +9,14 @@ runs the same SDK code offline. It answers with SmolLM2-135M-Instruct
 - ``POST /v1/chat/completions``  OpenAI Chat Completions (``openai.OpenAI``)
 - ``GET  /v1/models``            the one model it serves, in either shape
 
-Streaming (server-sent events), ``system``, ``max_tokens``, ``temperature``
+Tool use works without streaming (Anthropic ``tools``/``tool_choice`` with
+``tool_use``/``tool_result`` blocks, OpenAI ``tools``/``tool_choice`` with
+``tool_calls`` and ``tool`` messages), in SmolLM2's own function-calling format
+(``helpers.llm_tools``; a 135M model is an unreliable tool caller: chapter 09
+measures it). Streaming (server-sent events), ``system``, ``max_tokens``, ``temperature``
 (0 = greedy, also the default here), ``top_p``, ``top_k``, stop sequences,
-usage counts and finish reasons work as in the real APIs; bad requests get each API's error JSON and
+OpenAI's ``seed``, ``frequency_penalty`` and ``presence_penalty``, usage counts
+and finish reasons work as in the real APIs; bad requests get each API's error JSON and
 status code, so the SDKs raise their usual exceptions. The model cannot see:
 image blocks get an honest reply, unless a vision handler was registered
 (:func:`register_vision_handler`).
@@ -45,6 +50,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from helpers.llm import LOCAL_MODEL
+from helpers.llm_tools import (
+    Tool, arguments_of, auto_calls, call_text, check_tool, pairing_problem, required_call, result_text,
+    tools_prefix_length, with_tools_prompt,
+)
 from helpers.local_model import load_smollm2
 
 # Used when a request leaves them out. Real providers choose per-model defaults
@@ -89,6 +98,8 @@ class Sampling:
     top_k: int | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    frequency_penalty: float = 0.0  # OpenAI: minus this for each time a token already appeared
+    presence_penalty: float = 0.0  # OpenAI: minus this once for any token that already appeared
 
 
 @dataclass
@@ -115,6 +126,19 @@ def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Genera
         outside_nucleus = sorted_probs.cumsum(0) - sorted_probs >= sampling.top_p
         probs = torch.zeros_like(probs).scatter(0, order, sorted_probs.masked_fill(outside_nucleus, 0))
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def penalize(logits: torch.Tensor, counts: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """OpenAI's frequency and presence penalties, applied to the logits before choosing a token.
+
+    ``logits[j] - counts[j] * frequency_penalty - (counts[j] > 0) * presence_penalty``, where
+    ``counts[j]`` is how often token ``j`` was generated so far in this answer (the prompt does
+    not count). Positive values discourage repetition, negative ones encourage it.
+    """
+    if not (sampling.frequency_penalty or sampling.presence_penalty):
+        return logits
+    counts = counts.to(torch.float32)
+    return logits.float() - counts * sampling.frequency_penalty - (counts > 0) * sampling.presence_penalty
 
 
 def held_back(text: str, stops: list[str]) -> int:
@@ -159,10 +183,16 @@ class LocalModel:
         """New token ids, one forward pass each, reusing the key/value cache. Holds the lock."""
         with self.lock, torch.inference_mode():
             input_ids, cache = torch.tensor([prompt_ids]), None
+            counts = None  # how often each token was generated so far (for the penalties)
             while True:
-                output = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+                # logits_to_keep=1: only the last position's logits (the prompt's would cost ~20% more time)
+                output = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
                 cache = output.past_key_values
-                token = pick_token(output.logits[0, -1], sampling, generator)
+                logits = output.logits[0, -1]
+                if counts is None:
+                    counts = torch.zeros(logits.numel(), dtype=torch.int32)
+                token = pick_token(penalize(logits, counts, sampling), sampling, generator)
+                counts[token] += 1
                 yield token
                 input_ids = torch.tensor([[token]])
 
@@ -252,9 +282,38 @@ class ImageBlock(Strict):
     source: Annotated[Union[Base64Source, UrlSource], Field(discriminator="type")]
 
 
+class ToolUseBlock(Strict):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ToolResultBlock(Strict):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[TextBlock] | None = None
+    is_error: bool = False
+
+
+AnthropicBlock = Annotated[Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock], Field(discriminator="type")]
+
+
 class AnthropicMessage(Strict):
     role: Literal["user", "assistant"]
-    content: str | list[Annotated[Union[TextBlock, ImageBlock], Field(discriminator="type")]]
+    content: str | list[AnthropicBlock]
+
+
+class AnthropicTool(Strict):
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any]
+
+
+class AnthropicToolChoice(Strict):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool = False
 
 
 class AnthropicRequest(Strict):
@@ -267,6 +326,8 @@ class AnthropicRequest(Strict):
     top_k: int | None = Field(None, ge=1)
     stop_sequences: list[str] | None = None
     stream: bool = False
+    tools: list[AnthropicTool] | None = None
+    tool_choice: AnthropicToolChoice | None = None
 
 
 class AnthropicCountRequest(AnthropicRequest):
@@ -282,9 +343,42 @@ class ImageUrlPart(Strict):
     image_url: ImageUrl
 
 
+class FunctionCall(Strict):
+    name: str
+    arguments: str
+
+
+class ToolCall(Strict):
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+
+
 class OpenAIMessage(Strict):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[Annotated[Union[TextBlock, ImageUrlPart], Field(discriminator="type")]] | None = None
+    tool_calls: list[ToolCall] | None = None  # assistant
+    tool_call_id: str | None = None  # tool
+
+
+class FunctionDefinition(Strict):
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class OpenAITool(Strict):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(Strict):
+    name: str
+
+
+class NamedToolChoice(Strict):
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class StreamOptions(Strict):
@@ -301,8 +395,13 @@ class OpenAIRequest(Strict):
     stop: str | list[str] | None = None
     n: int = Field(1, ge=1, le=8)
     seed: int | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    tools: list[OpenAITool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 def parse(schema: type[Strict], body: bytes) -> Any:
@@ -314,8 +413,11 @@ def parse(schema: type[Strict], body: bytes) -> Any:
         # drop pydantic's union labels ("str", "list[...]") from the location
         where = ".".join(str(p) for p in problem["loc"] if not str(p).endswith("]") and p != "str")
         raise RequestError(f"{where}: {problem['msg']}" if where else problem["msg"], param=where or None)
-    if getattr(request, "tools", None):
-        raise RequestError("The local model cannot call tools; set an API key to use them.", param="tools")
+    if getattr(request, "tools", None) and request.stream:
+        raise RequestError(
+            "The local server does not stream tool calls: call without stream=True (or set an API key).",
+            param="stream",
+        )
     if request.model != LOCAL_MODEL:
         raise RequestError(
             f"The local server only serves the model {LOCAL_MODEL!r}, not {request.model!r}. "
@@ -354,6 +456,10 @@ class Chat:
     prefill: str = ""  # Anthropic: a final assistant message that the answer continues
     images: list = field(default_factory=list)  # the last user message's image blocks
     question: str = ""  # the last user message's text
+    tools: list[Tool] = field(default_factory=list)  # declared tools (helpers.llm_tools)
+    tool_choice: str = "auto"  # "auto", "any" (a call is required) or "none"
+    required_tool: str | None = None  # the tool that must be called
+    parallel_tools: bool = True
 
 
 def flatten(content, images: list) -> str:
@@ -364,6 +470,10 @@ def flatten(content, images: list) -> str:
     for block in content:
         if isinstance(block, TextBlock):
             parts.append(block.text)
+        elif isinstance(block, ToolUseBlock):
+            parts.append(call_text([{"name": block.name, "arguments": block.input}]))
+        elif isinstance(block, ToolResultBlock):
+            parts.append(result_text(flatten(block.content, images), block.is_error))
         else:
             images.append(block.source if isinstance(block, ImageBlock) else block.image_url)
             parts.append("[image]")
@@ -380,6 +490,21 @@ def finish_chat(messages: list[dict], images: list[list], sampling: Sampling, pr
     return chat
 
 
+def add_tools(chat: Chat, tools: list[Tool], choice: str, name: str | None, parallel: bool) -> Chat:
+    """Check the declared tools and the tool choice, and attach them to ``chat``."""
+    for tool in tools:
+        if problem := check_tool(tool.name, tool.parameters):
+            raise RequestError(f"tools: {problem}", param="tools")
+    if len({tool.name for tool in tools}) < len(tools):
+        raise RequestError("tools: tool names must be unique.", param="tools")
+    if (choice != "auto" or name) and not tools:
+        raise RequestError("tool_choice is only allowed when tools are specified.", param="tool_choice")
+    if name is not None and name not in {tool.name for tool in tools}:
+        raise RequestError(f"tool_choice: no tool named {name!r} in tools.", param="tool_choice")
+    chat.tools, chat.tool_choice, chat.required_tool, chat.parallel_tools = tools, choice, name, parallel
+    return chat
+
+
 def anthropic_chat(request: AnthropicRequest) -> Chat:
     images: list[list] = []
     messages = []
@@ -392,6 +517,11 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
     for message in request.messages:
         images.append([])
         messages.append({"role": message.role, "content": flatten(message.content, images[-1])})
+    blocks = [[] if isinstance(message.content, str) else message.content for message in request.messages]
+    turns = [([b.id for b in bs if isinstance(b, ToolUseBlock)],
+              [b.tool_use_id for b in bs if isinstance(b, ToolResultBlock)]) for bs in blocks]
+    if problem := pairing_problem(turns):
+        raise RequestError(f"messages: {problem}", param="messages")
     prefill = ""
     if messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"].rstrip()  # the API ignores trailing whitespace too
@@ -402,16 +532,41 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
         top_k=request.top_k,
         stop=[s for s in request.stop_sequences or [] if s],
     )
-    return finish_chat(messages, images, sampling, prefill)
+    chat = finish_chat(messages, images, sampling, prefill)
+    choice = request.tool_choice
+    tools = [Tool(tool.name, tool.description, tool.input_schema) for tool in request.tools or []]
+    kind = {"tool": "any", None: "auto"}.get(choice and choice.type, choice and choice.type)
+    name = choice.name if choice and choice.type == "tool" else None
+    if choice and choice.type == "tool" and not name:
+        raise RequestError("tool_choice.name: required when tool_choice.type is 'tool'.", param="tool_choice")
+    return add_tools(chat, tools, kind, name, not (choice and choice.disable_parallel_tool_use))
 
 
 def openai_chat(request: OpenAIRequest) -> Chat:
     images: list[list] = []
     messages = []
-    for message in request.messages:
+    turns: list[tuple[list[str], list[str]]] = []  # tool call ids made / answered, per turn
+    for index, message in enumerate(request.messages):
         images.append([])
-        role = "system" if message.role == "developer" else message.role
-        messages.append({"role": role, "content": flatten(message.content, images[-1])})
+        role = {"developer": "system", "tool": "user"}.get(message.role, message.role)
+        content = flatten(message.content, images[-1])
+        calls = [call.id for call in message.tool_calls or []] if message.role == "assistant" else []
+        if calls:
+            written = [{"name": call.function.name, "arguments": arguments_of(call.function.arguments) or {}}
+                       for call in message.tool_calls]
+            content = "\n".join(filter(None, [content, call_text(written)]))
+        results = []
+        if message.role == "tool":
+            if not message.tool_call_id:
+                raise RequestError(f"messages.{index}.tool_call_id: Field required", param=f"messages.{index}")
+            content, results = result_text(content), [message.tool_call_id]
+        if results and turns and turns[-1][1]:  # tool messages in a row answer the same assistant message
+            turns[-1][1].extend(results)
+        else:
+            turns.append((calls, results))
+        messages.append({"role": role, "content": content})
+    if problem := pairing_problem(turns):
+        raise RequestError(f"messages: {problem}", param="messages")
     stop = [request.stop] if isinstance(request.stop, str) else request.stop or []
     if len(stop) > 4:
         raise RequestError("stop: at most 4 stop sequences are allowed.", param="stop")
@@ -421,8 +576,15 @@ def openai_chat(request: OpenAIRequest) -> Chat:
         top_p=DEFAULT_TOP_P if request.top_p is None else request.top_p,
         stop=[s for s in stop if s],
         seed=request.seed,
+        frequency_penalty=request.frequency_penalty or 0.0,
+        presence_penalty=request.presence_penalty or 0.0,
     )
-    return finish_chat(messages, images, sampling)
+    chat = finish_chat(messages, images, sampling)
+    tools = [Tool(t.function.name, t.function.description, t.function.parameters) for t in request.tools or []]
+    choice = request.tool_choice or "auto"
+    name = choice.function.name if isinstance(choice, NamedToolChoice) else None
+    kind = "any" if name or choice == "required" else choice
+    return add_tools(chat, tools, kind, name, request.parallel_tool_calls is not False)
 
 
 # --------------------------------------------------------------------------- generation
@@ -444,6 +606,42 @@ class Job:
         self.pictures = [decode_image(image) for image in chat.images] if chat.images and handler else []
         seed = chat.sampling.seed  # OpenAI's seed: the same request gives the same samples
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.tools_ids, self.tools_prefix = None, 0  # the prompt with the tools listed, when the model may call them
+        if chat.tools and chat.tool_choice != "none" and not chat.prefill:
+            tool_messages = with_tools_prompt(chat.messages, chat.tools)
+            self.tools_ids = engine.encode(tool_messages)
+            self.tools_prefix = tools_prefix_length(engine, tool_messages, self.tools_ids)  # cached across requests
+            if len(self.tools_ids) >= engine.context:
+                raise RequestError(
+                    f"prompt with tools is too long: {len(self.tools_ids)} tokens > {engine.context - 1} maximum",
+                    param="tools",
+                    code="context_length_exceeded",
+                )
+
+    async def tool_calls(self, result: Generation) -> list[dict]:
+        """The tool calls of the answer (``[{"name", "arguments"}]``); none: answer in text with ``run``."""
+        chat, engine = self.chat, self.engine
+        budget = min(chat.sampling.max_tokens, engine.context - len(self.tools_ids or []))
+        if self.tools_ids is None or budget <= 0:
+            return []
+        generator = self.generator or engine.rng
+
+        def pick(logits: torch.Tensor) -> int:
+            return pick_token(logits, chat.sampling, generator)
+
+        if chat.tool_choice == "any":  # a call is required: written with constrained decoding
+            call, used = await asyncio.to_thread(
+                required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick, self.tools_prefix
+            )
+            calls = [call]
+        else:
+            calls, used = await asyncio.to_thread(
+                auto_calls, engine, self.tools_ids, chat.tools, budget, pick, self.tools_prefix
+            )
+        calls = calls if chat.parallel_tools else calls[:1]
+        if calls:
+            result.input_tokens, result.output_tokens, result.finish = len(self.tools_ids), used, "tool_use"
+        return calls
 
     def pieces(self, result: Generation, cancelled: threading.Event) -> Iterator[str]:
         reply = None
@@ -506,7 +704,9 @@ def anthropic_error(error: RequestError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status)
 
 
-ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
+ANTHROPIC_STOP = {
+    "stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_use": "tool_use",
+}
 
 
 async def anthropic_messages(engine: LocalModel, body: bytes):
@@ -528,10 +728,16 @@ async def anthropic_messages(engine: LocalModel, body: bytes):
     }
     if not request.stream:
         try:
-            text = "".join([piece async for piece in job.run(result)])
+            calls = await job.tool_calls(result)
+            text = "" if calls else "".join([piece async for piece in job.run(result)])
         except Exception as error:
             return anthropic_error(RequestError(f"The local model failed: {error!r}", status=500))
-        message["content"] = [{"type": "text", "text": text}]
+        message["content"] = [
+            {"type": "tool_use", "id": f"toolu_local_{uuid.uuid4().hex[:24]}", "name": call["name"],
+             "input": call["arguments"]}
+            for call in calls
+        ] or [{"type": "text", "text": text}]
+        message["usage"]["input_tokens"] = result.input_tokens
         message["stop_reason"] = ANTHROPIC_STOP[result.finish]
         message["stop_sequence"] = result.stop_sequence
         message["usage"]["output_tokens"] = result.output_tokens
@@ -565,7 +771,7 @@ async def anthropic_count_tokens(engine: LocalModel, body: bytes):
         job = Job(engine, anthropic_chat(request))
     except RequestError as error:
         return anthropic_error(error)
-    return JSONResponse({"input_tokens": len(job.prompt_ids)})
+    return JSONResponse({"input_tokens": len(job.tools_ids or job.prompt_ids)})
 
 
 # --------------------------------------------------------------------------- OpenAI route
@@ -577,7 +783,7 @@ def openai_error(error: RequestError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status)
 
 
-OPENAI_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop"}
+OPENAI_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_use": "tool_calls"}
 
 
 async def openai_chat_completions(engine: LocalModel, body: bytes):
@@ -592,15 +798,22 @@ async def openai_chat_completions(engine: LocalModel, body: bytes):
 
     def usage() -> dict:
         completion = sum(result.output_tokens for result in results)
-        prompt = len(job.prompt_ids)
+        prompt = results[0].input_tokens or len(job.prompt_ids)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     if not request.stream:
         choices = []
         try:
             for index, result in enumerate(results):
-                text = "".join([piece async for piece in job.run(result)])
-                answer = {"role": "assistant", "content": text, "refusal": None}
+                calls = await job.tool_calls(result)
+                text = "" if calls else "".join([piece async for piece in job.run(result)])
+                answer = {"role": "assistant", "content": None if calls else text, "refusal": None}
+                if calls:
+                    answer["tool_calls"] = [
+                        {"id": f"call_local_{uuid.uuid4().hex[:24]}", "type": "function",
+                         "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}
+                        for call in calls
+                    ]
                 finish = OPENAI_FINISH[result.finish]
                 choices.append({"index": index, "message": answer, "finish_reason": finish, "logprobs": None})
         except Exception as error:
