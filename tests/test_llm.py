@@ -12,7 +12,6 @@ import time
 import anthropic
 import openai
 import pytest
-import torch
 from PIL import Image
 
 from helpers import llm
@@ -22,13 +21,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = {"temperature": 0}  # the anthropic SDK has no temperature argument: send it in extra_body
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Like helpers.setup() in a notebook: one torch thread (two stall on shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

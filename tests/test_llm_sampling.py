@@ -11,12 +11,7 @@ from helpers.llm_server import Sampling, penalize, pick_token
 POEM = "Write a short poem about the sea."  # greedy SmolLM2 repeats "a canvas of endless blue" here
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ The server (and the model) is shared with tests/test_llm.py when both run in one
 import anthropic
 import openai
 import pytest
-import torch
 
 from helpers import llm, llm_server, llm_tools
 from helpers.llm_tools import Tool
@@ -35,12 +34,7 @@ TOOLS = [Tool(t["name"], t["description"], t["input_schema"]) for t in ANTHROPIC
 MULTIPLY = [{"role": "user", "content": "What is 37 * 48?"}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +160,21 @@ def test_auto_choice_returns_a_call_the_model_writes(claude, gpt, monkeypatch):
     assert reply.stop_reason == "tool_use" and reply.content[0].input == {"expression": "2 + 2"}
     reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY, tools=OPENAI_TOOLS)
     assert reply.choices[0].finish_reason == "tool_calls"
+
+
+def test_the_tools_prompt_is_cached_across_requests(claude):
+    """The system message listing the tools is computed once; a cached start gives the same call."""
+    engine = llm_server.get_server().engine
+    engine.tools_prefix_cache = None
+
+    def call():
+        reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY,
+                                       tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
+        return reply.content[0].name, reply.content[0].input
+
+    cold = call()
+    assert engine.tools_prefix_cache is not None and len(engine.tools_prefix_cache[0]) > 200
+    assert call() == cold
 
 
 def test_schema_types_shape_the_arguments(claude):
