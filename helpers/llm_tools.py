@@ -11,9 +11,11 @@ robustly (JSON, Python-style quotes, a missing closing tag) and, when a call
 is *required* (Anthropic ``tool_choice={"type": "any"|"tool"}``, OpenAI
 ``tool_choice="required"`` or a named function), writes the call with
 constrained decoding: the tool's name is chosen among the declared ones by
-the model's likelihood, the JSON keys come from the schema, and the model
-writes only the values. Tool results are shown to the model as
-``<tool_response>...</tool_response>`` user turns.
+the model's own token probabilities, the JSON keys come from the schema, and
+the model writes only the values. Tool results are shown to the model as
+``<tool_response>...</tool_response>`` user turns. The system message that
+lists the tools is computed once and its key/value cache reused by the next
+requests with the same tools (an agent sends it at every step).
 
 Measured honestly in chapter 09: the 135M model almost never starts a call on
 its own (``tool_choice`` auto); with a required call it picks the right tool
