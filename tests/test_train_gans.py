@@ -3,12 +3,12 @@ and trained for the step counts the notebook's constants name (a changed constan
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO_ROOT
+
 CHECKPOINT_DIR = REPO_ROOT / "data" / "gans"
 NOTEBOOK = REPO_ROOT / "notebooks" / "01_gans.ipynb"
 # notebook constant prefix -> checkpoint name
