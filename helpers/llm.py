@@ -17,7 +17,7 @@ The local model decodes greedily unless you pass a ``temperature``, so its
 answers are reproducible; it cannot see images, and it calls tools (``tools=``,
 without streaming) in SmolLM2's own format, unreliably: see ``helpers.llm_tools``.
 
-Model ids live here, once: change them when a provider retires a model.
+Model ids live in ``helpers.models``, once: change them there when a provider retires a model.
 Keys are never printed or written anywhere.
 """
 
@@ -31,15 +31,9 @@ from urllib.parse import urlparse
 import anthropic
 import openai
 
-# The course's models, checked in Nov 2026: each provider's small, cheap, current model.
-# - claude-haiku-5-5 (Oct 2026) answers 400 to temperature / top_p / top_k and to an
-#   assistant prefill, and may put thinking blocks before the text: read answers with
-#   reply_text(). (The anthropic 2.x SDK has no temperature argument; the local
-#   server takes one through extra_body={"temperature": 0.7}.)
-# - gpt-6-luna is a reasoning model: give max_completion_tokens, leave temperature out.
-# When a provider retires one, set GENAI_ANTHROPIC_MODEL / GENAI_OPENAI_MODEL (or edit here).
-ANTHROPIC_MODEL = os.environ.get("GENAI_ANTHROPIC_MODEL", "claude-haiku-5-5")
-OPENAI_MODEL = os.environ.get("GENAI_OPENAI_MODEL", "gpt-6-luna")
+from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL
+
+# The API model ids live in helpers.models (one registry of every model the course loads).
 LOCAL_MODEL = "smollm2-135m-instruct"  # SmolLM2-135M-Instruct, served by helpers.llm_server
 
 _typed_keys: dict[str, str | None] = {}  # what the user typed, for this process only (memory)

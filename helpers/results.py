@@ -20,7 +20,7 @@ from pathlib import Path
 
 from helpers import config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = config.REPO_ROOT
 
 
 def results_dir() -> Path:
