@@ -18,7 +18,7 @@ KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% noteboo
 export GENAI_PROFILE ?= small
 
 .PHONY: install system-packages lab test unit-test notebook-test execute report checkpoints clean \
-	tiny-hub test-full-smoke
+	tiny-hub test-full-smoke repository-url
 
 install: $(STAMP)
 
@@ -48,7 +48,7 @@ lab: install
 test: unit-test notebook-test
 
 unit-test: install
-	$(PY) -m pytest tests -q -m "not after_notebooks"
+	$(PY) -m pytest tests -q -m "not after_notebooks and not tiny_hub"
 
 # Runs every notebook in the small profile; their results go to build/results,
 # and the time and memory bars of each chapter are then checked on them.
@@ -70,6 +70,8 @@ test-full-smoke: tiny-hub
 	rm -rf $(SMOKE_RESULTS)
 	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS) $(PY) -m pytest --nbval-lax \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(NOTEBOOKS)
+	$(PY) -m pytest tests -q -m tiny_hub
+	GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS)/keyed $(PY) scripts/run_keyed_smoke.py $(KEYED_NOTEBOOKS)
 
 # Re-executes notebooks in place (small profile) so committed outputs are fresh.
 execute: install
@@ -81,6 +83,10 @@ execute: install
 
 report: install
 	$(PY) -m helpers.report
+
+# Publishing the course under another URL: make repository-url URL=https://github.com/ORG/NAME
+repository-url:
+	$(PYTHON) scripts/set_repository_url.py $(URL)
 
 checkpoints: install
 	for script in scripts/train_*.py; do $(PY) "$$script" || exit 1; done

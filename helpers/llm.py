@@ -37,6 +37,7 @@ from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL
 LOCAL_MODEL = "smollm2-135m-instruct"  # SmolLM2-135M-Instruct, served by helpers.llm_server
 
 _typed_keys: dict[str, str | None] = {}  # what the user typed, for this process only (memory)
+_local_base_urls: set[str] = set()  # the course's own local server(s) started by this process
 
 
 def _interactive() -> bool:
@@ -78,6 +79,7 @@ def _local_base_url(api: str) -> str:
     if config.started_at is None:  # outside a notebook's helpers.setup(): its stable thread count
         torch.set_num_threads(config.default_threads())
     server = get_server()
+    _local_base_urls.add(server.base_url)
     print(f"No {api} API key: using the local model {LOCAL_MODEL} at {server.base_url} (same SDK, offline).")
     return server.base_url
 
@@ -115,8 +117,11 @@ def openai_client(local: bool | None = None, asynchronous: bool = False, **optio
 
 
 def is_local(client) -> bool:
-    """True when ``client`` talks to the local server rather than a real API."""
-    return urlparse(str(client.base_url)).hostname in ("127.0.0.1", "localhost")
+    """True when ``client`` talks to the course's local server (started by this process).
+
+    Another server on localhost (your own vLLM or Ollama, with a key) counts as a real API."""
+    url = urlparse(str(client.base_url))
+    return f"{url.scheme}://{url.netloc}" in _local_base_urls
 
 
 def default_model(client) -> str:

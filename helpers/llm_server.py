@@ -64,6 +64,12 @@ from helpers.local_model import load_smollm2
 DEFAULT_TEMPERATURE = 0.0
 DEFAULT_TOP_P = 1.0
 DEFAULT_MAX_TOKENS = 512  # OpenAI's max_tokens is optional; keep runaway answers short
+# The model ids the server answers to. As a stand-in for the real APIs (python -m helpers.llm_server
+# --stand-in, for the course's keyed-path tests) it also answers to the real course models' ids, and caps
+# every answer at STAND_IN_MAX_TOKENS (a CPU cannot write the 2,000 tokens a reasoning model is given).
+SERVED_MODELS = {LOCAL_MODEL}
+STAND_IN_MAX_TOKENS = 48
+max_tokens_cap: int | None = None
 CANNOT_SEE = (
     "I can't see images: I am SmolLM2-135M-Instruct, a small text-only model running "
     "on this computer, so the image never reached me. Describe it to me in words, or "
@@ -404,6 +410,11 @@ class OpenAIRequest(Strict):
     parallel_tool_calls: bool | None = None
 
 
+def capped(max_tokens: int) -> int:
+    """``max_tokens``, or the stand-in's cap when that is lower (an answer cut there ends as max_tokens)."""
+    return max_tokens if max_tokens_cap is None else min(max_tokens, max_tokens_cap)
+
+
 def parse(schema: type[Strict], body: bytes) -> Any:
     """Validate a JSON body; the first (deepest) problem becomes a RequestError."""
     try:
@@ -418,7 +429,7 @@ def parse(schema: type[Strict], body: bytes) -> Any:
             "The local server does not stream tool calls: call without stream=True (or set an API key).",
             param="stream",
         )
-    if request.model != LOCAL_MODEL:
+    if request.model not in SERVED_MODELS:
         raise RequestError(
             f"The local server only serves the model {LOCAL_MODEL!r}, not {request.model!r}. "
             "Use helpers.llm.default_model(client) to choose the model id.",
@@ -526,7 +537,7 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
     if messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"].rstrip()  # the API ignores trailing whitespace too
     sampling = Sampling(
-        max_tokens=request.max_tokens,
+        max_tokens=capped(request.max_tokens),
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         top_p=DEFAULT_TOP_P if request.top_p is None else request.top_p,
         top_k=request.top_k,
@@ -571,7 +582,7 @@ def openai_chat(request: OpenAIRequest) -> Chat:
     if len(stop) > 4:
         raise RequestError("stop: at most 4 stop sequences are allowed.", param="stop")
     sampling = Sampling(
-        max_tokens=request.max_completion_tokens or request.max_tokens or DEFAULT_MAX_TOKENS,
+        max_tokens=capped(request.max_completion_tokens or request.max_tokens or DEFAULT_MAX_TOKENS),
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         top_p=DEFAULT_TOP_P if request.top_p is None else request.top_p,
         stop=[s for s in stop if s],
@@ -874,11 +885,11 @@ def create_app(engine: LocalModel) -> FastAPI:
 class LocalServer:
     """The API server in a background thread: ``LocalServer().start()``, then ``.base_url``."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.engine: LocalModel | None = None
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
-        self.port = 0
+        self.port = port  # 0: the system picks a free port
 
     @property
     def base_url(self) -> str:
@@ -887,7 +898,7 @@ class LocalServer:
     def start(self, timeout: float = 30.0) -> "LocalServer":
         self.engine = LocalModel()  # load the model first: errors show here, not at the first request
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))  # port 0: the system picks a free port
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(self.engine), log_config=None, log_level="warning", access_log=False,
@@ -927,3 +938,29 @@ def get_server() -> LocalServer:
         if _server is None or not _server.thread.is_alive():
             _server = LocalServer().start()
         return _server
+
+
+def serve_as_stand_in(port: int) -> None:
+    """Serve, in the foreground, as a stand-in for the real APIs: the keyed-path tests point the SDKs here.
+
+    With ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` set to this server and dummy keys, a notebook takes
+    the path of a student with a key (``helpers.llm.is_local`` is False), and SmolLM2 answers it."""
+    global max_tokens_cap
+    from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL
+
+    torch.set_num_threads(1)
+    SERVED_MODELS.update({ANTHROPIC_MODEL, OPENAI_MODEL})
+    max_tokens_cap = STAND_IN_MAX_TOKENS
+    server = LocalServer(port).start()
+    print(f"stand-in for the real APIs at {server.base_url} (SmolLM2 answers as {sorted(SERVED_MODELS)})", flush=True)
+    server.thread.join()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The course's local LLM endpoint.")
+    parser.add_argument("--stand-in", action="store_true", required=True,
+                        help="answer as the real APIs would (keyed-path tests)")
+    parser.add_argument("--port", type=int, default=8765)
+    serve_as_stand_in(parser.parse_args().port)

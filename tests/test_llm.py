@@ -343,3 +343,22 @@ def test_no_key_and_local_false_says_what_to_do(monkeypatch):
     monkeypatch.setattr(llm, "_interactive", lambda: False)  # never prompt, even under pytest -s
     with pytest.raises(RuntimeError, match="OPENAI_API_KEY"):
         llm.openai_client(local=False)
+
+
+def test_a_students_own_localhost_server_is_not_the_course_server(monkeypatch):
+    """A key and a base URL on localhost (your own vLLM or Ollama) is a real API to the course's code."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-FAKE-KEY-0123456789")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    own = llm.openai_client()
+    assert str(own.base_url).startswith("http://localhost:11434")
+    assert not llm.is_local(own) and llm.default_model(own) == llm.OPENAI_MODEL
+    assert llm.is_local(llm.openai_client(local=True))
+
+
+def test_the_stand_in_answers_to_the_real_model_ids_and_caps_answers(monkeypatch):
+    monkeypatch.setattr(llm_server, "SERVED_MODELS", {llm.LOCAL_MODEL, llm.ANTHROPIC_MODEL})
+    monkeypatch.setattr(llm_server, "max_tokens_cap", 5)
+    claude = llm.anthropic_client(local=True)
+    reply = claude.messages.create(model=llm.ANTHROPIC_MODEL, max_tokens=400,
+                                   messages=[{"role": "user", "content": "Count from one to one hundred."}])
+    assert reply.usage.output_tokens == 5 and reply.stop_reason == "max_tokens"

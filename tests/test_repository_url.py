@@ -1,0 +1,40 @@
+"""The repository URL lives in pyproject.toml alone; every Colab badge and set-up cell agrees with it."""
+
+import importlib.util
+import re
+
+import pytest
+
+from conftest import NOTEBOOKS, REPO_ROOT
+
+spec = importlib.util.spec_from_file_location("set_repository_url", REPO_ROOT / "scripts" / "set_repository_url.py")
+set_repository_url = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(set_repository_url)
+
+URL = set_repository_url.repository_url()
+SLUG = set_repository_url.owner_and_name(URL)
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, REPO_ROOT / "notebooks" / "_template.ipynb", REPO_ROOT / "README.md"],
+                         ids=lambda path: path.stem)
+def test_badges_and_clone_lines_point_at_the_one_url(path):
+    text = path.read_text()
+    badges = re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/", text)
+    clones = re.findall(r"git clone -q --depth 1 https://github\.com/([\w.-]+/[\w.-]+)", text)
+    assert badges, f"{path.name} has no Colab badge"
+    assert set(badges + clones) == {SLUG}, f"{path.name}: run make repository-url"
+    if path.suffix == ".ipynb":
+        assert clones, f"{path.name} has no Colab set-up cell"
+
+
+def test_rewrite_points_badges_and_clones_elsewhere():
+    cell = ("[![Open In Colab](x)](https://colab.research.google.com/github/a/b/blob/main/notebooks/00.ipynb)\n"
+            "    !git clone -q --depth 1 https://github.com/a/b /content/genai-course\n")
+    rewritten = set_repository_url.rewrite(cell, "https://github.com/our-school/genai")
+    assert "github/our-school/genai/blob/main/notebooks/00.ipynb" in rewritten
+    assert "https://github.com/our-school/genai /content/genai-course" in rewritten
+
+
+def test_a_url_colab_cannot_open_is_refused():
+    with pytest.raises(ValueError, match="GitHub repository URL"):
+        set_repository_url.owner_and_name("https://gitlab.com/a/b")
