@@ -43,3 +43,23 @@ def release_memory() -> float:
         except (OSError, AttributeError):
             pass
     return max(0.0, before - rss_mb())
+
+
+def reset_gpu_peak() -> None:
+    """Start a new peak measurement of CUDA memory (``torch.cuda.reset_peak_memory_stats()``); nothing without CUDA.
+
+    ``torch.cuda.max_memory_allocated()`` reports the most memory held *since the last reset* (or since the
+    process started): reset it before each part you measure, or you measure everything that ran before."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def gpu_peak_gib() -> float | None:
+    """The most CUDA memory tensors held since ``reset_gpu_peak()``, in GiB (2**30 bytes); None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**30
