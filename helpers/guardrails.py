@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.models import OPENAI_MODERATION_MODEL
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "safety"
 DETECTOR_FILE = DATA_DIR / "guard_detector.json"
 MODERATION_FILE = DATA_DIR / "moderation_classifier.json"
@@ -382,7 +384,7 @@ def local_moderation(text: str) -> list[str]:
     return [f"{names[int(np.argmax(similarity))]} (p={probability:.2f})"]
 
 
-def openai_moderation(client=None, model: str = "omni-moderation-latest") -> Callable[[str], list[str]]:
+def openai_moderation(client=None, model: str = OPENAI_MODERATION_MODEL) -> Callable[[str], list[str]]:
     """OpenAI's moderation endpoint as a ``moderation=`` function for :func:`check_output` (needs a key)."""
     if client is None:
         import openai
