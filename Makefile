@@ -66,10 +66,11 @@ $(TINY_HUB)/COMPLETE: $(STAMP) helpers/models.py scripts/build_tiny_hub.py $(wil
 
 # The full profile's unchanged code on the tiny hub, on this machine's CPU (or GPU): every cell runs, and only
 # the asserts that need trained weights are skipped (each says so).
+# Two notebooks at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel).
 test-full-smoke: tiny-hub
 	rm -rf $(SMOKE_RESULTS)
 	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS) $(PY) -m pytest --nbval-lax \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(NOTEBOOKS)
+		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile $(NOTEBOOKS)
 	$(PY) -m pytest tests -q -m tiny_hub
 	GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS)/keyed $(PY) scripts/run_keyed_smoke.py $(KEYED_NOTEBOOKS)
 

@@ -53,7 +53,7 @@ def main(notebooks: list[str]) -> int:
             OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
         )
         command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=600", "-p",
-                   "no:cacheprovider", "-q", *notebooks]
+                   "no:cacheprovider", "-q", "-n", "2", "--dist", "loadfile", *notebooks]
         return subprocess.call(command, env=environment)
     finally:
         server.terminate()
