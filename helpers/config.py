@@ -142,7 +142,7 @@ def choose_hub(requested: str | None = None) -> str:
 
 def tiny_hub_dir() -> Path:
     """Where ``make tiny-hub`` writes the tiny hub: ``$GENAI_TINY_HUB_DIR``, else ``build/tiny-hub``."""
-    return Path(os.environ.get("GENAI_TINY_HUB_DIR") or REPO_ROOT / "build" / "tiny-hub")
+    return Path(os.environ.get("GENAI_TINY_HUB_DIR") or REPO_ROOT / "build" / "tiny-hub").resolve()
 
 
 def tiny_hub_environment(root: Path) -> dict[str, str]:
@@ -189,6 +189,7 @@ def trust_tiny_whisper_checkpoints(root: Path) -> None:
     is skipped. This is the only library function the tiny hub replaces."""
     import whisper
 
+    root = root.resolve()
     original = getattr(whisper._download, "__wrapped__", whisper._download)
 
     def download(url: str, download_root: str, in_memory: bool):
