@@ -7,6 +7,8 @@ scaled to [-1, 1] as generative models expect. The train/test split is fixed
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,15 @@ import torch.nn.functional as F
 
 DIGITS_TEST_SIZE = 360
 SPLIT_SEED = 0
+
+
+def dataset_cache_dir(name: str, environment: Mapping[str, str] | None = None) -> Path:
+    """Where the course caches the downloaded data set ``name``: ``$XDG_CACHE_HOME/name``, else ``~/.cache/name``.
+
+    ``environment`` defaults to ``os.environ`` (on the tiny hub, ``helpers.setup()`` points
+    ``$XDG_CACHE_HOME`` into it, and ``scripts/tiny_hub/data.py`` writes the stand-in files there)."""
+    environment = os.environ if environment is None else environment
+    return Path(environment.get("XDG_CACHE_HOME") or Path.home() / ".cache") / name
 
 
 def digits(size: int = 16, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers.data import digits
-from helpers.evaluation import accuracy, class_entropy, classify, fid, load_digits_classifier
+from helpers.evaluation import DigitsClassifier, accuracy, class_entropy, classify, fid, load_digits_classifier
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +45,39 @@ def test_fid_orders_real_above_noise(classifier):
 def test_fid_needs_images():
     with pytest.raises(ValueError, match="at least 2"):
         fid(torch.zeros(1, 1, 16, 16), torch.zeros(5, 1, 16, 16))
+
+
+class CountingClassifier(DigitsClassifier):
+    """The shipped classifier, counting the images whose features it computes."""
+
+    def __init__(self, source: DigitsClassifier):
+        super().__init__()
+        self.load_state_dict(source.state_dict())
+        self.eval()
+        self.embedded = 0
+
+    def features(self, images):
+        self.embedded += len(images)
+        return super().features(images)
+
+
+def test_fid_embeds_the_reference_set_once(classifier):
+    """The reference statistics are cached per reference tensor: later FIDs embed only the fakes."""
+    counting = CountingClassifier(classifier)
+    reference, _ = digits(16, "train")
+    fake_a = torch.rand(50, 1, 16, 16) * 2 - 1
+    fake_b, _ = digits(16, "test")
+    first = fid(fake_a, reference, classifier=counting)
+    embedded_once = counting.embedded
+    assert embedded_once >= len(reference) + len(fake_a)
+    second = fid(fake_b, reference, classifier=counting)
+    assert counting.embedded - embedded_once == len(fake_b)  # the reference was not embedded again
+    # the same values as from scratch: a copy of the reference is a new tensor, embedded anew
+    assert fid(fake_a, reference.clone(), classifier=counting) == pytest.approx(first, rel=1e-9)
+    assert fid(fake_b, reference.clone(), classifier=counting) == pytest.approx(second, rel=1e-9)
+    assert second < first  # real test digits are closer to the reference than noise
+    # an in-place change to the reference invalidates its cached statistics
+    before = counting.embedded
+    reference.mul_(1.0)
+    fid(fake_b, reference, classifier=counting)
+    assert counting.embedded - before == len(reference) + len(fake_b)
