@@ -72,7 +72,11 @@ test-full-smoke: tiny-hub
 	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS) $(PY) -m pytest --nbval-lax \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile $(NOTEBOOKS)
 	$(PY) -m pytest tests -q -m tiny_hub
-	GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS)/keyed $(PY) scripts/run_keyed_smoke.py $(KEYED_NOTEBOOKS)
+	@# The keyed path: dummy keys, and the SDK clients of the real APIs sent to a local stand-in (helpers.api_stand_in)
+	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_API_STAND_IN=1 GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS)/keyed \
+		ANTHROPIC_API_KEY=dummy-key-for-the-stand-in OPENAI_API_KEY=dummy-key-for-the-stand-in \
+		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile \
+		$(KEYED_NOTEBOOKS)
 
 # Re-executes notebooks in place (small profile) so committed outputs are fresh.
 execute: install

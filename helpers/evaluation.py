@@ -130,6 +130,21 @@ def class_entropy(labels: torch.Tensor, num_classes: int = 10) -> float:
     return float(-(probs * probs.log2()).sum()) + 0.0
 
 
+def class_entropy_interval(labels: torch.Tensor, num_classes: int = 10, resamples: int = 2000,
+                           confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """A bootstrap interval for ``class_entropy(labels)``: resample the labels with replacement."""
+    labels = labels.flatten().long()
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(labels), (resamples, len(labels)), generator=generator)
+    counts = torch.zeros(resamples, num_classes, dtype=torch.float64).scatter_add_(
+        1, labels[picks], torch.ones(resamples, len(labels), dtype=torch.float64))
+    probs = counts / len(labels)
+    entropies = -(probs * torch.where(probs > 0, probs.log2(), 0.0)).sum(dim=1)
+    tail = (1 - confidence) / 2
+    low, high = torch.quantile(entropies, torch.tensor([tail, 1 - tail], dtype=torch.float64))
+    return float(low), float(high)
+
+
 def _to_inception_input(images: torch.Tensor) -> torch.Tensor:
     images = (images.float().clamp(-1, 1) + 1) / 2  # [0, 1], as normalize=True expects
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

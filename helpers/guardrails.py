@@ -387,9 +387,9 @@ def local_moderation(text: str) -> list[str]:
 def openai_moderation(client=None, model: str = OPENAI_MODERATION_MODEL) -> Callable[[str], list[str]]:
     """OpenAI's moderation endpoint as a ``moderation=`` function for :func:`check_output` (needs a key)."""
     if client is None:
-        import openai
+        from helpers import llm
 
-        client = openai.OpenAI()
+        client = llm.openai_client(local=False)
 
     def moderate(text: str) -> list[str]:
         result = client.moderations.create(model=model, input=text).results[0]

@@ -84,6 +84,19 @@ def _local_base_url(api: str) -> str:
     return server.base_url
 
 
+def _real_api_options(api: str) -> dict:
+    """Where a client of the real API goes: its provider, or the stand-in when ``GENAI_API_STAND_IN=1``.
+
+    The stand-in (``helpers.api_stand_in``) is for the course's keyed-path tests: a student never sets it."""
+    if os.environ.get("GENAI_API_STAND_IN") != "1":
+        return {}
+    from helpers.llm_server import get_stand_in
+
+    print(f"GENAI_API_STAND_IN=1: the {api} client goes to the local stand-in for the real API (tests only).")
+    url = get_stand_in().base_url
+    return {"base_url": url + ("/v1" if api == "OpenAI" else "")}
+
+
 def anthropic_client(local: bool | None = None, asynchronous: bool = False, **options) -> anthropic.Anthropic:
     """An ``anthropic.Anthropic`` client: the real API with a key, else the local server.
 
@@ -95,7 +108,7 @@ def anthropic_client(local: bool | None = None, asynchronous: bool = False, **op
     key = _api_key("ANTHROPIC_API_KEY", local)
     if key:
         print(f"Using the Anthropic API; default model {ANTHROPIC_MODEL}.")
-        return sdk_class(api_key=key, **options)
+        return sdk_class(api_key=key, **{**_real_api_options("Anthropic"), **options})
     options.setdefault("max_retries", 0)  # nothing to retry on a local server
     return sdk_class(api_key="local", base_url=_local_base_url("Anthropic"), **options)
 
@@ -111,7 +124,7 @@ def openai_client(local: bool | None = None, asynchronous: bool = False, **optio
     key = _api_key("OPENAI_API_KEY", local)
     if key:
         print(f"Using the OpenAI API; default model {OPENAI_MODEL}.")
-        return sdk_class(api_key=key, **options)
+        return sdk_class(api_key=key, **{**_real_api_options("OpenAI"), **options})
     options.setdefault("max_retries", 0)
     return sdk_class(api_key="local", base_url=_local_base_url("OpenAI") + "/v1", **options)
 

@@ -64,11 +64,10 @@ from helpers.local_model import load_smollm2
 DEFAULT_TEMPERATURE = 0.0
 DEFAULT_TOP_P = 1.0
 DEFAULT_MAX_TOKENS = 512  # OpenAI's max_tokens is optional; keep runaway answers short
-# The model ids the server answers to. As a stand-in for the real APIs (python -m helpers.llm_server
-# --stand-in, for the course's keyed-path tests) it also answers to the real course models' ids, and caps
-# every answer at STAND_IN_MAX_TOKENS (a CPU cannot write the 2,000 tokens a reasoning model is given).
+# The model ids the server answers to, and a cap on answers' length. Once a stand-in for the real APIs
+# has started (helpers.api_stand_in, keyed-path tests only), the real course models' ids are served too
+# and every answer is capped.
 SERVED_MODELS = {LOCAL_MODEL}
-STAND_IN_MAX_TOKENS = 48
 max_tokens_cap: int | None = None
 CANNOT_SEE = (
     "I can't see images: I am SmolLM2-135M-Instruct, a small text-only model running "
@@ -810,7 +809,8 @@ async def openai_chat_completions(engine: LocalModel, body: bytes):
     def usage() -> dict:
         completion = sum(result.output_tokens for result in results)
         prompt = results[0].input_tokens or len(job.prompt_ids)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "completion_tokens_details": {"reasoning_tokens": 0}}  # as the real API: SmolLM2 does not reason
 
     if not request.stream:
         choices = []
@@ -885,11 +885,12 @@ def create_app(engine: LocalModel) -> FastAPI:
 class LocalServer:
     """The API server in a background thread: ``LocalServer().start()``, then ``.base_url``."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, stand_in: bool = False):
         self.engine: LocalModel | None = None
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
-        self.port = port  # 0: the system picks a free port
+        self.port = 0
+        self.stand_in = stand_in  # a stand-in for the real APIs (helpers.api_stand_in), for tests
 
     @property
     def base_url(self) -> str:
@@ -898,10 +899,15 @@ class LocalServer:
     def start(self, timeout: float = 30.0) -> "LocalServer":
         self.engine = LocalModel()  # load the model first: errors show here, not at the first request
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", self.port))
+        sock.bind(("127.0.0.1", 0))  # port 0: the system picks a free port
         self.port = sock.getsockname()[1]
+        app = create_app(self.engine)
+        if self.stand_in:
+            from helpers.api_stand_in import create_stand_in_app
+
+            app = create_stand_in_app(app, SERVED_MODELS)
         config = uvicorn.Config(
-            create_app(self.engine), log_config=None, log_level="warning", access_log=False,
+            app, log_config=None, log_level="warning", access_log=False,
             lifespan="off", timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
@@ -940,27 +946,21 @@ def get_server() -> LocalServer:
         return _server
 
 
-def serve_as_stand_in(port: int) -> None:
-    """Serve, in the foreground, as a stand-in for the real APIs: the keyed-path tests point the SDKs here.
 
-    With ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` set to this server and dummy keys, a notebook takes
-    the path of a student with a key (``helpers.llm.is_local`` is False), and SmolLM2 answers it."""
-    global max_tokens_cap
+_stand_in: LocalServer | None = None
+
+
+def get_stand_in() -> LocalServer:
+    """The process's stand-in for the real APIs (keyed-path tests), started on first use.
+
+    It serves the course's real model ids too and caps every answer (``helpers.api_stand_in``)."""
+    global _stand_in, max_tokens_cap
+    from helpers.api_stand_in import STAND_IN_MAX_TOKENS
     from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL
 
-    torch.set_num_threads(1)
-    SERVED_MODELS.update({ANTHROPIC_MODEL, OPENAI_MODEL})
-    max_tokens_cap = STAND_IN_MAX_TOKENS
-    server = LocalServer(port).start()
-    print(f"stand-in for the real APIs at {server.base_url} (SmolLM2 answers as {sorted(SERVED_MODELS)})", flush=True)
-    server.thread.join()
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="The course's local LLM endpoint.")
-    parser.add_argument("--stand-in", action="store_true", required=True,
-                        help="answer as the real APIs would (keyed-path tests)")
-    parser.add_argument("--port", type=int, default=8765)
-    serve_as_stand_in(parser.parse_args().port)
+    with _server_lock:
+        if _stand_in is None or not _stand_in.thread.is_alive():
+            SERVED_MODELS.update({ANTHROPIC_MODEL, OPENAI_MODEL})
+            max_tokens_cap = STAND_IN_MAX_TOKENS
+            _stand_in = LocalServer(stand_in=True).start()
+        return _stand_in

@@ -81,3 +81,16 @@ def test_fid_embeds_the_reference_set_once(classifier):
     reference.mul_(1.0)
     fid(fake_b, reference, classifier=counting)
     assert counting.embedded - before == len(reference) + len(fake_b)
+
+
+def test_class_entropy_interval_brackets_the_estimate_and_separates_only_real_differences():
+    from helpers.evaluation import class_entropy, class_entropy_interval
+
+    balanced = torch.randint(10, (360,), generator=torch.Generator().manual_seed(0))  # 360 labels, ~3.3 bits
+    skewed = torch.cat([torch.zeros(250, dtype=torch.long), torch.arange(10).repeat(11)])
+    low, high = class_entropy_interval(balanced)
+    assert low <= class_entropy(balanced) <= high
+    skewed_low, skewed_high = class_entropy_interval(skewed)
+    assert skewed_high < low  # 1.9 vs 3.3 bits on 360 labels: the intervals separate
+    half_low, half_high = class_entropy_interval(balanced[::2])
+    assert half_low < high and low < half_high  # the same distribution: the intervals overlap

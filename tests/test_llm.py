@@ -362,3 +362,48 @@ def test_the_stand_in_answers_to_the_real_model_ids_and_caps_answers(monkeypatch
     reply = claude.messages.create(model=llm.ANTHROPIC_MODEL, max_tokens=400,
                                    messages=[{"role": "user", "content": "Count from one to one hundred."}])
     assert reply.usage.output_tokens == 5 and reply.stop_reason == "max_tokens"
+
+
+def test_the_keyed_path_stand_in(monkeypatch):
+    """GENAI_API_STAND_IN=1 sends the real-API clients to the stand-in: not local, and every route a chapter
+    with a key calls answers in the SDK's shape."""
+    import pydantic
+
+    from helpers import guardrails
+
+    monkeypatch.setattr(llm_server, "SERVED_MODELS", set(llm_server.SERVED_MODELS))  # restored after the test
+    monkeypatch.setattr(llm_server, "max_tokens_cap", None)
+    monkeypatch.setattr(llm_server, "_stand_in", None)
+    monkeypatch.setenv("GENAI_API_STAND_IN", "1")
+    monkeypatch.setenv("OPENAI_API_KEY", "dummy-key-for-the-stand-in")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-key-for-the-stand-in")
+    gpt, claude = llm.openai_client(), llm.anthropic_client()
+    assert not llm.is_local(gpt) and llm.default_model(gpt) == llm.OPENAI_MODEL
+
+    class Sentiment(pydantic.BaseModel):
+        label: str
+        score: float
+
+    parsed = gpt.chat.completions.parse(model=llm.OPENAI_MODEL, response_format=Sentiment,
+                                        messages=[{"role": "user", "content": "Great!"}])
+    assert isinstance(parsed.choices[0].message.parsed, Sentiment)
+    anthropic_parsed = claude.messages.parse(model=llm.ANTHROPIC_MODEL, max_tokens=100, output_format=Sentiment,
+                                             messages=[{"role": "user", "content": "Great!"}])
+    assert isinstance(anthropic_parsed.parsed_output, Sentiment)
+    moderate = guardrails.openai_moderation()
+    assert moderate("We ship to Ireland in 5 to 7 days.") == []
+    uploaded = gpt.files.create(file=("train.jsonl", b'{"messages": []}\n'), purpose="fine-tune")
+    job = gpt.fine_tuning.jobs.create(model=llm.OPENAI_MODEL, training_file=uploaded.id)
+    assert job.status == "succeeded" and gpt.fine_tuning.jobs.retrieve(job.id).fine_tuned_model == job.fine_tuned_model
+    reply = gpt.chat.completions.create(model=job.fine_tuned_model, max_completion_tokens=5,
+                                        messages=[{"role": "user", "content": "Hi"}])
+    assert reply.usage.completion_tokens_details.reasoning_tokens == 0
+
+
+def test_schema_instance_fits_the_schema():
+    from helpers.api_stand_in import schema_instance
+
+    schema = {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}, "items": {"type": "array", "minItems": 1,
+              "items": {"$ref": "#/$defs/Item"}}}, "$defs": {"Item": {"type": "object", "properties": {
+              "n": {"type": "integer"}, "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}}}
+    assert schema_instance(schema) == {"kind": "a", "items": [{"n": 0, "note": ""}]}
