@@ -77,11 +77,14 @@ def smolvlm():
                          max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
         scale_factor=2, image_token_id=processor.image_token_id, pad_token_id=tokenizer.pad_token_id)
-    model = Idefics3ForConditionalGeneration(config).eval()
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, processor
+    return generating_with(Idefics3ForConditionalGeneration(config).eval(), tokenizer), processor
+
+
+def generating_with(model, tokenizer):
+    """``model``, its generation config given ``tokenizer``'s bos / eos / pad ids."""
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.generation_config, name, getattr(tokenizer, name))
+    return model
 
 
 def idefics2():
@@ -104,11 +107,7 @@ def idefics2():
                          max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
         image_token_id=processor.image_token_id, pad_token_id=tokenizer.pad_token_id)
-    model = Idefics2ForConditionalGeneration(config).eval()
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, processor
+    return generating_with(Idefics2ForConditionalGeneration(config).eval(), tokenizer), processor
 
 
 def clip_tokenizer():
