@@ -2,6 +2,7 @@
 #   make lab     install what is missing, then open JupyterLab
 #   make test    install what is missing, unit tests, every notebook under nbval
 #   make test-full-smoke   the full profile's code on the tiny hub (random weights), then with dummy API keys
+#   make test-colab        replays the Colab set-up cell beside an older torch
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +19,7 @@ KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% noteboo
 export GENAI_PROFILE ?= small
 
 .PHONY: install system-packages lab test unit-test notebook-test execute report checkpoints clean \
-	tiny-hub test-full-smoke repository-url
+	tiny-hub test-full-smoke test-colab repository-url
 
 install: $(STAMP)
 
@@ -48,7 +49,7 @@ lab: install
 test: unit-test notebook-test
 
 unit-test: install
-	$(PY) -m pytest tests -q -m "not after_notebooks and not tiny_hub"
+	$(PY) -m pytest tests -q -m "not after_notebooks and not tiny_hub and not colab_replay"
 
 # Runs every notebook in the small profile; their results go to build/results,
 # and the time and memory bars of each chapter are then checked on them.
@@ -77,6 +78,11 @@ test-full-smoke: tiny-hub
 		ANTHROPIC_API_KEY=dummy-key-for-the-stand-in OPENAI_API_KEY=dummy-key-for-the-stand-in \
 		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile \
 		$(KEYED_NOTEBOOKS)
+
+# Replays the Colab set-up cell in a fresh venv that holds the oldest torch of the tested range (about 3 GB of
+# downloads, several minutes; not part of make test): torch is kept, and chapter 00 runs.
+test-colab: $(STAMP)
+	$(PY) -m pytest tests -q -m colab_replay
 
 # Re-executes notebooks in place (small profile) so committed outputs are fresh.
 execute: install
