@@ -82,3 +82,11 @@ ANTHROPIC_MODEL = os.environ.get("GENAI_ANTHROPIC_MODEL", "claude-haiku-5-5")
 OPENAI_MODEL = os.environ.get("GENAI_OPENAI_MODEL", "gpt-6-luna")
 OPENAI_MODERATION_MODEL = "omni-moderation-latest"  # free with an OpenAI key (chapter 06)
 OPENAI_FINE_TUNE_BASE = "gpt-4.1-nano-2025-04-14"  # a dated model that allows fine-tuning (chapter 09)
+# Illustrative list prices in dollars per million tokens (input, output), as reported in Nov 2026 (chapter 08);
+# official pages: https://platform.claude.com/docs/en/about-claude/pricing and
+# https://developers.openai.com/api/docs/pricing
+PRICES_PER_MILLION = {
+    "claude-haiku-5-5": (0.10, 0.50),
+    "gpt-6-luna": (0.10, 0.50),
+    "gpt-6-sol": (2.00, 10.00),
+}

@@ -1,6 +1,7 @@
 """helpers.setup(): both profiles, GPU absent and faked present, and every bad input."""
 
 import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -121,6 +122,7 @@ def tiny_hub(tmp_path, monkeypatch):
 
 def test_full_profile_on_the_tiny_hub_runs_on_a_cpu(tiny_hub, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delitem(sys.modules, "huggingface_hub", raising=False)  # as in a fresh kernel (restored after)
     cfg = config.setup(profile="full")
     assert (cfg.profile, cfg.device, cfg.dtype, cfg.tiny_hub) == ("full", "cpu", torch.float32, True)
     assert cfg.pick(1, 2, tiny_hub=3) == 3 and cfg.pick(1, 2) == 2

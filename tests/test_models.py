@@ -10,12 +10,14 @@ from helpers import config, models
 
 PLAIN_IDS = [models.WHISPER_LARGE, models.WHISPER_TURBO, models.TACOTRON2, models.XTTS_V2,
              models.ANTHROPIC_MODEL, models.OPENAI_MODEL, models.OPENAI_MODERATION_MODEL,
-             models.OPENAI_FINE_TUNE_BASE]
+             models.OPENAI_FINE_TUNE_BASE, *models.PRICES_PER_MILLION]
 
 
 def code_of(path):
+    """The notebook's code without comments (prose may name a model; code takes it from the registry)."""
     cells = json.loads(path.read_text())["cells"]
-    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    lines = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code").splitlines()
+    return "\n".join(line.split("#", 1)[0] for line in lines)
 
 
 def test_every_hub_model_is_pinned_to_a_commit():
