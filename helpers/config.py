@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,8 +169,6 @@ def use_tiny_hub(root: Path) -> None:
             f"GENAI_HUB=tiny, but there is no complete tiny hub at {root}. Build it with `make tiny-hub` "
             "(about a minute), or unset GENAI_HUB to use the real model hub."
         )
-    import sys
-
     environment = tiny_hub_environment(root)
     if "huggingface_hub" in sys.modules:  # it reads its cache path once, at import
         from huggingface_hub import constants
@@ -248,7 +247,7 @@ def setup(seed: int = 0, profile: str | None = None, threads: int | None = None)
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-    device = ("cuda" if cuda else "cpu") if tiny_hub else choose_device() if chosen == "full" else "cpu"
+    device = choose_device() if chosen == "full" else "cpu"
     n_threads = threads or default_threads()
     torch.set_num_threads(n_threads)
     seed_everything(seed)
