@@ -44,7 +44,7 @@ class Config:
     """What a notebook needs to know about where it runs."""
 
     profile: str  # "small" (CPU, offline) or "full" (GPU, real models)
-    device: str  # "cuda", "mps" or "cpu"
+    device: str  # "cuda" or "cpu" (the full profile needs CUDA; the small one runs on the CPU)
     dtype: torch.dtype  # bfloat16 / float16 on GPUs, float32 on the CPU
     seed: int  # python, numpy and torch were seeded with it
     threads: int  # torch CPU threads
@@ -69,12 +69,13 @@ class Config:
         return tiny_hub if self.tiny_hub and tiny_hub is not None else full
 
     def trained_weights(self, claim: str) -> bool:
-        """True when the models have trained weights, so that ``claim`` can be asserted.
+        """True when the run can measure ``claim``: trained weights, and the chapter's sample sizes.
 
-        On the tiny hub (random weights) it prints that ``claim`` is skipped and returns False:
+        On the tiny hub (random weights; fewer samples and steps through ``pick``) it prints that
+        ``claim`` is skipped and returns False:
         ``if cfg.trained_weights("WER below 0.3"): assert wer < 0.3``."""
         if self.tiny_hub:
-            print(f"tiny hub (random weights): not asserted: {claim}")
+            print(f"tiny hub (random weights, fewer samples and steps): not asserted: {claim}")
             return False
         return True
 
@@ -106,11 +107,7 @@ def choose_profile(requested: str | None, cuda_available: bool) -> str:
 
 
 def choose_device() -> str:
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def choose_dtype(device: str) -> torch.dtype:
@@ -119,8 +116,6 @@ def choose_dtype(device: str) -> torch.dtype:
     ``including_emulation=False``: a T4 emulates bfloat16 (slowly), and counts as not having it."""
     if device == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-    if device == "mps":
-        return torch.float16
     return torch.float32
 
 

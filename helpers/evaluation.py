@@ -5,8 +5,8 @@ photographs; for 16x16 digits the course uses a small CNN trained on the
 digits themselves (``scripts/train_digits_classifier.py`` trains it, and
 ``data/digits_classifier.pt`` holds the result, ~100 KB). Its 64-d
 penultimate layer feeds torchmetrics' ``FrechetInceptionDistance(feature=...)``
-(the approach of fastai's course, part 2). In the full profile, FID uses
-Inception features as in the literature.
+(the approach of fastai's course, part 2): ``fid(..., features="digits")``.
+``features="inception"`` uses Inception-v3 as in the literature (the full profile).
 
 Two cautions the chapters repeat: FID is biased upwards for small samples,
 so only compare FIDs computed with the same sample sizes, next to the
@@ -110,15 +110,15 @@ def load_digits_classifier(path: Path = CLASSIFIER_PATH) -> DigitsClassifier:
 
 
 @functools.lru_cache(maxsize=1)
-def _shipped_classifier() -> DigitsClassifier:
-    """The shipped classifier, loaded once (FID's default features: one object, so the FID cache can find it)."""
+def shipped_classifier() -> DigitsClassifier:
+    """The shipped classifier, loaded from disk once per process (the default of ``classify`` and ``fid``)."""
     return load_digits_classifier()
 
 
 @torch.no_grad()
 def classify(images: torch.Tensor, classifier: DigitsClassifier | None = None) -> torch.Tensor:
-    """Predicted digit class of each image in [-1, 1]."""
-    classifier = classifier or load_digits_classifier()
+    """Predicted digit class of each image in [-1, 1], by ``classifier`` (default: the shipped one)."""
+    classifier = classifier or shipped_classifier()
     return torch.cat([classifier(chunk.cpu()).argmax(1) for chunk in images.split(1000)])
 
 
@@ -150,17 +150,18 @@ def _to_inception_input(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-# The reference sets' statistics, embedded once per process: (reference, its version, profile, classifier, device,
+# The reference sets' statistics, embedded once per process: (reference, its version, features, classifier, device,
 # batch size) -> a metric that keeps them. A few entries: one Inception-v3 metric holds ~95 MB of weights.
 _REFERENCE_METRICS: list[tuple[tuple, object]] = []
 _REFERENCE_METRICS_KEPT = 4
 # Images per forward pass: Inception-v3 resizes each to 299x299 and needs ~12 MB of activations per image
 # (fp32), so 100 at a time keeps it near 1.2 GiB (a T4 has 15); the digits CNN takes 500 in a few MB.
-BATCH_SIZES = {"small": 500, "full": 100}
+BATCH_SIZES = {"digits": 500, "inception": 100}
+FEATURES = tuple(BATCH_SIZES)
 
 
 @torch.no_grad()
-def reference_fid_metric(real: torch.Tensor, profile: str = "small", classifier: DigitsClassifier | None = None,
+def reference_fid_metric(real: torch.Tensor, features: str = "digits", classifier: DigitsClassifier | None = None,
                          batch_size: int | None = None, device: str = "cpu"):
     """A torchmetrics ``FrechetInceptionDistance`` that has already embedded ``real`` (and keeps it on ``reset()``).
 
@@ -169,11 +170,13 @@ def reference_fid_metric(real: torch.Tensor, profile: str = "small", classifier:
     An in-place change to ``real`` (its version counter) embeds it again; a new tensor is a new reference."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    uses_classifier = profile == "small"
-    batch_size = batch_size or BATCH_SIZES["small" if uses_classifier else "full"]
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, not {features!r}")
+    uses_classifier = features == "digits"
+    batch_size = batch_size or BATCH_SIZES[features]
     if uses_classifier:
-        classifier = classifier or _shipped_classifier()
-    key = (real._version, profile, classifier if uses_classifier else None, str(device), batch_size)
+        classifier = classifier or shipped_classifier()
+    key = (real._version, features, classifier if uses_classifier else None, str(device), batch_size)
     for (cached_real, cached_key), metric in _REFERENCE_METRICS:
         if cached_real is real and cached_key == key:  # modules compare by identity
             return metric
@@ -183,37 +186,37 @@ def reference_fid_metric(real: torch.Tensor, profile: str = "small", classifier:
         metric = FrechetInceptionDistance(feature=2048, normalize=True, reset_real_features=False)
     metric = metric.to(device)
     for chunk in real.split(batch_size):
-        metric.update(_prepare(chunk, profile).to(device), real=True)
+        metric.update(_prepare(chunk, features).to(device), real=True)
     _REFERENCE_METRICS.insert(0, ((real, key), metric))  # holds `real`, so its id is never reused meanwhile
     del _REFERENCE_METRICS[_REFERENCE_METRICS_KEPT:]
     return metric
 
 
-def _prepare(images: torch.Tensor, profile: str) -> torch.Tensor:
+def _prepare(images: torch.Tensor, features: str) -> torch.Tensor:
     """Images in [-1, 1] as the features want them: unchanged for the digits classifier, [0, 1] RGB for Inception."""
-    return images.float() if profile == "small" else _to_inception_input(images)
+    return images.float() if features == "digits" else _to_inception_input(images)
 
 
 @torch.no_grad()
-def fid(fake: torch.Tensor, real: torch.Tensor, profile: str = "small",
+def fid(fake: torch.Tensor, real: torch.Tensor, features: str = "digits",
         classifier: DigitsClassifier | None = None, batch_size: int | None = None,
         device: str = "cpu") -> float:
     """FID between two image sets in [-1, 1] with torchmetrics' ``FrechetInceptionDistance``.
 
-    ``profile="small"`` uses the digits classifier's 64-d features;
-    ``"full"`` uses Inception-v3 (2048-d; downloads its weights once).
+    ``features="digits"`` uses the digits classifier's 64-d features (``classifier``, by default the
+    shipped one); ``"inception"`` uses Inception-v3 (2048-d; downloads its weights once).
     ``real`` is the reference set: its statistics are computed once per process and reused
     (``reference_fid_metric``), so pass the same tensor each time; only ``fake`` is embedded anew.
-    ``batch_size`` (images per forward pass) defaults to ``BATCH_SIZES[profile]``.
+    ``batch_size`` (images per forward pass) defaults to ``BATCH_SIZES[features]``.
     Compare FIDs only when they were computed with the same sample sizes.
     """
     if len(fake) < 2 or len(real) < 2:
         raise ValueError("FID needs at least 2 images on each side (and hundreds to mean much).")
-    batch_size = batch_size or BATCH_SIZES["small" if profile == "small" else "full"]
-    metric = reference_fid_metric(real, profile, classifier, batch_size, device)
+    metric = reference_fid_metric(real, features, classifier, batch_size, device)
+    batch_size = batch_size or BATCH_SIZES[features]
     metric.reset()  # forgets the previous fakes, keeps the reference statistics
     for chunk in fake.split(batch_size):
-        metric.update(_prepare(chunk, profile).to(device), real=False)
+        metric.update(_prepare(chunk, features).to(device), real=False)
     value = float(metric.compute())
     if not math.isfinite(value):
         raise FloatingPointError("FID is not finite: are the generated images all NaN or constant?")

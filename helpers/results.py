@@ -2,9 +2,10 @@
 
     helpers.record_results("01_gans", {"fid_dcgan": 4.1}, cfg)
 
-writes the metrics with the seconds since ``helpers.setup()`` and the peak
-resident memory of the kernel (and its child processes), so ``make report``
-can put every chapter's figures in one table.
+writes the metrics with the seconds since ``helpers.setup()`` (wall and CPU) and
+the peak resident memory of the kernel (and its child processes), so ``make
+report`` can put every chapter's figures in one table, and checks the small
+profile's budget (``SMALL_PROFILE_BUDGET``) for every chapter in one place.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 from helpers import config
 
 REPO_ROOT = config.REPO_ROOT
+# Per notebook, small profile, 2 CPU cores (the course aims at 90 s). CPU seconds rather than wall seconds:
+# they do not grow when other programs share the cores (make test also checks wall seconds, on its own run).
+SMALL_PROFILE_BUDGET = {"cpu_seconds": 300, "peak_rss_mb": 3000}
 
 
 def results_dir() -> Path:
@@ -39,6 +43,22 @@ def peak_rss_mb() -> float:
     return round(max(own, children) * scale, 1)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system, all threads) of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 1)
+
+
+def check_budget(record: Mapping) -> None:
+    """Raise ``AssertionError`` if a small-profile ``record`` is over ``SMALL_PROFILE_BUDGET``."""
+    if record["profile"] != "small":
+        return  # the full profile downloads and runs GPU models: no CPU budget
+    over = {key: record[key] for key, limit in SMALL_PROFILE_BUDGET.items() if record[key] > limit}
+    if over:
+        raise AssertionError(f"{record['notebook']} is over the small profile's budget {SMALL_PROFILE_BUDGET}: "
+                             f"{over}. Shrink the small profile's constants (cfg.pick) or speed up the slowest cell.")
+
+
 def _plain(value):
     """Metrics as JSON-ready numbers (numpy and torch scalars included), checked finite."""
     if isinstance(value, Mapping):
@@ -54,18 +74,21 @@ def _plain(value):
 
 
 def record_results(notebook: str, metrics: Mapping, cfg: config.Config) -> dict:
-    """Write ``results/<notebook>.json`` and return what was written."""
+    """Write ``results/<notebook>.json``, check the small profile's budget, and return what was written."""
     if config.started_at is None:
         raise RuntimeError("Call helpers.setup() at the top of the notebook first.")
     record = {
         "notebook": notebook,
         "profile": cfg.profile,
         "seconds": round(time.time() - config.started_at, 1),
+        "cpu_seconds": cpu_seconds(),
         "peak_rss_mb": peak_rss_mb(),
         "metrics": _plain(metrics),
     }
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{notebook}.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"recorded {notebook}: {record['seconds']} s, peak RSS {record['peak_rss_mb']} MB")
+    print(f"recorded {notebook}: {record['seconds']} s ({record['cpu_seconds']} s of CPU), "
+          f"peak RSS {record['peak_rss_mb']} MB")
+    check_budget(record)
     return record

@@ -94,3 +94,22 @@ def test_class_entropy_interval_brackets_the_estimate_and_separates_only_real_di
     assert skewed_high < low  # 1.9 vs 3.3 bits on 360 labels: the intervals separate
     half_low, half_high = class_entropy_interval(balanced[::2])
     assert half_low < high and low < half_high  # the same distribution: the intervals overlap
+
+
+def test_fid_names_its_features():
+    with pytest.raises(ValueError, match="features must be one of"):
+        fid(torch.zeros(4, 1, 16, 16), torch.zeros(5, 1, 16, 16), features="small")
+
+
+def test_classify_loads_the_shipped_classifier_once(monkeypatch):
+    import helpers.evaluation as evaluation
+
+    loads = []
+    monkeypatch.setattr(evaluation, "load_digits_classifier", lambda: loads.append(1) or DigitsClassifier().eval())
+    evaluation.shipped_classifier.cache_clear()
+    try:
+        images = torch.zeros(3, 1, 16, 16)
+        classify(images), classify(images)
+        assert len(loads) == 1
+    finally:
+        evaluation.shipped_classifier.cache_clear()

@@ -50,3 +50,14 @@ def test_report_table_and_readme_update(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         report.update_readme(readme, table)
+
+
+def test_record_results_checks_the_small_profile_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_RESULTS_DIR", str(tmp_path))
+    cfg = config.setup()
+    record = results.record_results("99_demo", {}, cfg)
+    assert 0 < record["cpu_seconds"] and record["peak_rss_mb"] < results.SMALL_PROFILE_BUDGET["peak_rss_mb"]
+    monkeypatch.setitem(results.SMALL_PROFILE_BUDGET, "peak_rss_mb", 1)
+    with pytest.raises(AssertionError, match="over the small profile's budget.*peak_rss_mb"):
+        results.record_results("99_demo", {}, cfg)
+    results.check_budget({"notebook": "99_demo", "profile": "full", "cpu_seconds": 10**6, "peak_rss_mb": 10**6})
