@@ -48,15 +48,18 @@ lab: install
 
 test: unit-test notebook-test
 
-unit-test: install
-	$(PY) -m pytest tests -q -m "not after_notebooks and not tiny_hub and not colab_replay"
+# Two at a time (pytest-xdist): each kernel and test uses one torch thread, so two keep both cores busy.
+PARALLEL := -n 2 --dist loadfile
 
-# Runs every notebook in the small profile; their results go to build/results,
-# and the time and memory bars of each chapter are then checked on them.
+unit-test: install
+	$(PY) -m pytest tests -q $(PARALLEL) -m "not after_notebooks and not tiny_hub and not colab_replay"
+
+# Runs every notebook in the small profile, two at a time (--dist loadfile keeps each notebook's cells in one
+# kernel); their results go to build/results, and the time and memory bars of each chapter are then checked on them.
 notebook-test: install
 	rm -rf $(TEST_RESULTS)
 	GENAI_RESULTS_DIR=$(CURDIR)/$(TEST_RESULTS) $(PY) -m pytest --nbval-lax \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(NOTEBOOKS)
+		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(PARALLEL) $(NOTEBOOKS)
 	GENAI_RESULTS_DIR=$(CURDIR)/$(TEST_RESULTS) $(PY) -m pytest tests -q -m after_notebooks
 
 # Random-weight, tiny-config checkpoints at the real model ids (scripts/build_tiny_hub.py); not committed.
@@ -67,16 +70,16 @@ $(TINY_HUB)/COMPLETE: $(STAMP) helpers/models.py scripts/build_tiny_hub.py $(wil
 
 # The full profile's unchanged code on the tiny hub, on this machine's CPU (or GPU): every cell runs, and only
 # the asserts that need trained weights are skipped (each says so).
-# Two notebooks at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel).
+# Two notebooks at a time, as notebook-test.
 test-full-smoke: tiny-hub
 	rm -rf $(SMOKE_RESULTS)
 	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS) $(PY) -m pytest --nbval-lax \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile $(NOTEBOOKS)
+		--nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(PARALLEL) $(NOTEBOOKS)
 	$(PY) -m pytest tests -q -m tiny_hub
 	@# The keyed path: dummy keys, and the SDK clients of the real APIs sent to a local stand-in (helpers.api_stand_in)
 	GENAI_PROFILE=full GENAI_HUB=tiny GENAI_API_STAND_IN=1 GENAI_RESULTS_DIR=$(CURDIR)/$(SMOKE_RESULTS)/keyed \
 		ANTHROPIC_API_KEY=dummy-key-for-the-stand-in OPENAI_API_KEY=dummy-key-for-the-stand-in \
-		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q -n 2 --dist loadfile \
+		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q $(PARALLEL) \
 		$(KEYED_NOTEBOOKS)
 
 # Replays the Colab set-up cell in a fresh venv that holds the oldest torch of the tested range (about 3 GB of

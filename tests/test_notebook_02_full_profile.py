@@ -55,7 +55,3 @@ def test_full_profile_loads_through_the_registry(cells):
         assert f"models.{name}.repo_id, revision=models.{name}.revision" in code
     assert "SD35_WITH_T5_GIB" in cell_with(cells, "small_gpu =") and 'DEVICE == "cuda"' in cell_with(cells, "small_gpu =")
 
-
-def test_the_ram_bar_is_the_small_profiles(cells):
-    cell = cell_with(cells, 'record["peak_rss_mb"]')
-    assert re.search(r"if cfg\.small:.*\n\s+assert record\[\"peak_rss_mb\"\] < 3000", cell)

@@ -50,8 +50,11 @@ FAKE_LLM = SimpleNamespace(is_local=lambda client: client.local, default_model=l
                            reply_text=lambda response: response.text)
 
 
+TRAINED = SimpleNamespace(trained_weights=lambda claim: True)  # a run with trained weights: every claim is asserted
+
+
 def run_claims(source: str, **values) -> None:
-    exec(only(source, is_claim), {"llm": FAKE_LLM, **values})
+    exec(only(source, is_claim), {"llm": FAKE_LLM, "cfg": TRAINED, **values})
 
 
 LEAK_VALUES = {"leak_attacks": ["attack"] * 6, "LEAK_ATTACKS_PER_FAMILY": 3, "leak_families": ["a", "b"]}
