@@ -31,10 +31,8 @@ from urllib.parse import urlparse
 import anthropic
 import openai
 
-from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL
-
-# The API model ids live in helpers.models (one registry of every model the course loads).
-LOCAL_MODEL = "smollm2-135m-instruct"  # SmolLM2-135M-Instruct, served by helpers.llm_server
+from helpers.local_model import LOCAL_MODEL  # the local model's id, with the model; notebooks say llm.LOCAL_MODEL
+from helpers.models import ANTHROPIC_MODEL, OPENAI_MODEL  # one registry of every model the course loads
 
 _typed_keys: dict[str, str | None] = {}  # what the user typed, for this process only (memory)
 _local_base_urls: set[str] = set()  # the course's own local server(s) started by this process

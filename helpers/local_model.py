@@ -13,6 +13,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+LOCAL_MODEL = "smollm2-135m-instruct"  # the model id the local server (helpers.llm_server) answers to
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

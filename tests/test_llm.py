@@ -356,8 +356,8 @@ def test_a_students_own_localhost_server_is_not_the_course_server(monkeypatch):
 
 
 def test_the_stand_in_answers_to_the_real_model_ids_and_caps_answers(monkeypatch):
-    monkeypatch.setattr(llm_server, "SERVED_MODELS", {llm.LOCAL_MODEL, llm.ANTHROPIC_MODEL})
-    monkeypatch.setattr(llm_server, "max_tokens_cap", 5)
+    monkeypatch.setattr(llm_server.schemas, "SERVED_MODELS", {llm.LOCAL_MODEL, llm.ANTHROPIC_MODEL})
+    monkeypatch.setattr(llm_server.schemas, "max_tokens_cap", 5)
     claude = llm.anthropic_client(local=True)
     reply = claude.messages.create(model=llm.ANTHROPIC_MODEL, max_tokens=400,
                                    messages=[{"role": "user", "content": "Count from one to one hundred."}])
@@ -371,9 +371,10 @@ def test_the_keyed_path_stand_in(monkeypatch):
 
     from helpers import guardrails
 
-    monkeypatch.setattr(llm_server, "SERVED_MODELS", set(llm_server.SERVED_MODELS))  # restored after the test
-    monkeypatch.setattr(llm_server, "max_tokens_cap", None)
-    monkeypatch.setattr(llm_server, "_stand_in", None)
+    served = set(llm_server.schemas.SERVED_MODELS)
+    monkeypatch.setattr(llm_server.schemas, "SERVED_MODELS", served)  # restored after the test
+    monkeypatch.setattr(llm_server.schemas, "max_tokens_cap", None)
+    monkeypatch.setattr(llm_server.server, "_stand_in", None)
     monkeypatch.setenv("GENAI_API_STAND_IN", "1")
     monkeypatch.setenv("OPENAI_API_KEY", "dummy-key-for-the-stand-in")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-key-for-the-stand-in")

@@ -1,0 +1,166 @@
+"""One request's generation: the model (or a vision handler) in a worker thread, its text to an async route.
+
+A :class:`Job` is a request checked and encoded: its prompt's token ids, and the prompt
+with the tools listed when the model may call them. ``Job.tool_calls`` decodes tool calls
+(``helpers.llm_tools``); ``Job.run`` streams the text answer to the route and stops the
+generation when the client goes away. The model cannot see: requests with images get
+:data:`CANNOT_SEE`, unless a vision handler was registered (:func:`register_vision_handler`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import threading
+from typing import AsyncIterator, Callable, Iterator
+
+import torch
+
+from helpers.llm_server.chat import Chat
+from helpers.llm_server.engine import Generation, LocalModel, pick_token
+from helpers.llm_server.schemas import Base64Source, ImageUrl, RequestError, UrlSource
+from helpers.llm_tools import auto_calls, required_call, tools_prefix_length, with_tools_prompt
+
+CANNOT_SEE = (
+    "I can't see images: I am SmolLM2-135M-Instruct, a small text-only model running "
+    "on this computer, so the image never reached me. Describe it to me in words, or "
+    "set ANTHROPIC_API_KEY / OPENAI_API_KEY to use a model that can see."
+)
+
+VisionHandler = Callable[[list, str], str]  # (images: list[PIL.Image], prompt) -> reply
+_vision_handler: VisionHandler | None = None
+_vision_lock = threading.Lock()  # one image request at a time, like the model
+
+
+def register_vision_handler(handler: VisionHandler | None) -> None:
+    """Answer requests that contain images with ``handler(images, prompt) -> str``.
+
+    ``images`` are the PIL images of the last user message and ``prompt`` its
+    text. Pass ``None`` to go back to the honest "I can't see images" reply.
+    """
+    global _vision_handler
+    if handler is not None and not callable(handler):
+        raise TypeError("register_vision_handler expects a function fn(images, prompt) -> str, or None.")
+    _vision_handler = handler
+
+
+def decode_image(url_or_source: ImageUrl | Base64Source | UrlSource):
+    """A PIL image from base64 data or a data: URL. Web URLs cannot be fetched offline."""
+    from PIL import Image
+
+    if isinstance(url_or_source, Base64Source):
+        data = url_or_source.data
+    elif url_or_source.url.startswith("data:") and ";base64," in url_or_source.url:
+        data = url_or_source.url.split(";base64,", 1)[1]
+    else:
+        raise RequestError("The local server is offline: send images as base64 data, not as web URLs.")
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+        image.load()
+    except (binascii.Error, OSError, ValueError) as error:
+        raise RequestError(f"Could not process image: {error}") from None
+    return image
+
+
+class Job:
+    """One request, checked and encoded, ready to stream in a worker thread."""
+
+    def __init__(self, engine: LocalModel, chat: Chat):
+        self.engine, self.chat = engine, chat
+        self.prompt_ids = engine.encode(chat.messages, chat.prefill)
+        if len(self.prompt_ids) >= engine.context:
+            raise RequestError(
+                f"prompt is too long: {len(self.prompt_ids)} tokens > {engine.context - 1} maximum",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        handler = _vision_handler
+        self.pictures = [decode_image(image) for image in chat.images] if chat.images and handler else []
+        seed = chat.sampling.seed  # OpenAI's seed: the same request gives the same samples
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.tools_ids, self.tools_prefix = None, 0  # the prompt with the tools listed, when the model may call them
+        if chat.tools and chat.tool_choice != "none" and not chat.prefill:
+            tool_messages = with_tools_prompt(chat.messages, chat.tools)
+            self.tools_ids = engine.encode(tool_messages)
+            self.tools_prefix = tools_prefix_length(engine, tool_messages, self.tools_ids)  # cached across requests
+            if len(self.tools_ids) >= engine.context:
+                raise RequestError(
+                    f"prompt with tools is too long: {len(self.tools_ids)} tokens > {engine.context - 1} maximum",
+                    param="tools",
+                    code="context_length_exceeded",
+                )
+
+    async def tool_calls(self, result: Generation) -> list[dict]:
+        """The tool calls of the answer (``[{"name", "arguments"}]``); none: answer in text with ``run``."""
+        chat, engine = self.chat, self.engine
+        budget = min(chat.sampling.max_tokens, engine.context - len(self.tools_ids or []))
+        if self.tools_ids is None or budget <= 0:
+            return []
+        generator = self.generator or engine.rng
+
+        def pick(logits: torch.Tensor) -> int:
+            return pick_token(logits, chat.sampling, generator)
+
+        if chat.tool_choice == "any":  # a call is required: written with constrained decoding
+            call, used = await asyncio.to_thread(
+                required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick, self.tools_prefix
+            )
+            calls = [call]
+        else:
+            calls, used = await asyncio.to_thread(
+                auto_calls, engine, self.tools_ids, chat.tools, budget, pick, self.tools_prefix
+            )
+        calls = calls if chat.parallel_tools else calls[:1]
+        if calls:
+            result.input_tokens, result.output_tokens, result.finish = len(self.tools_ids), used, "tool_use"
+        return calls
+
+    def pieces(self, result: Generation, cancelled: threading.Event) -> Iterator[str]:
+        reply = None
+        if self.chat.images:
+            handler = _vision_handler
+            if handler and self.pictures:
+                with _vision_lock:
+                    reply = str(handler(self.pictures, self.chat.question))
+            else:
+                reply = CANNOT_SEE
+        sampling = self.chat.sampling
+        yield from self.engine.stream(self.prompt_ids, sampling, result, cancelled, reply, self.generator)
+
+    async def run(self, result: Generation) -> AsyncIterator[str]:
+        """The pieces, produced in a thread; leaving early (client gone) cancels the generation."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancelled = threading.Event()
+        done = object()
+
+        def send(item):
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone (server shutting down)
+                cancelled.set()
+
+        def produce():
+            try:
+                for piece in self.pieces(result, cancelled):
+                    send(piece)
+                send(done)
+            except Exception as error:  # reported to the client by the route
+                send(error)
+
+        threading.Thread(target=produce, name="llm-generate", daemon=True).start()
+        try:
+            while (item := await queue.get()) is not done:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            cancelled.set()
+
+
+def sse(data: dict, event: str | None = None) -> str:
+    """One server-sent event."""
+    return (f"event: {event}\n" if event else "") + f"data: {json.dumps(data)}\n\n"
