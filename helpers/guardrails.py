@@ -384,12 +384,10 @@ def local_moderation(text: str) -> list[str]:
     return [f"{names[int(np.argmax(similarity))]} (p={probability:.2f})"]
 
 
-def openai_moderation(client=None, model: str = OPENAI_MODERATION_MODEL) -> Callable[[str], list[str]]:
-    """OpenAI's moderation endpoint as a ``moderation=`` function for :func:`check_output` (needs a key)."""
-    if client is None:
-        from helpers import llm
+def openai_moderation(client, model: str = OPENAI_MODERATION_MODEL) -> Callable[[str], list[str]]:
+    """OpenAI's moderation endpoint as a ``moderation=`` function for :func:`check_output`.
 
-        client = llm.openai_client(local=False)
+    ``client``: an ``openai.OpenAI`` client with a key, e.g. ``helpers.llm.openai_client(local=False)``."""
 
     def moderate(text: str) -> list[str]:
         result = client.moderations.create(model=model, input=text).results[0]

@@ -11,10 +11,6 @@ from conftest import REPO_ROOT
 
 HELPERS = REPO_ROOT / "helpers"
 
-# The one import left out of the graph, and why: the stand-in's moderation route (keyed-path tests only)
-# answers with guardrails' local classifier, and guardrails builds its default OpenAI client with helpers.llm,
-# which starts the stand-in. Breaking it means moving local_moderation out of guardrails.
-EXEMPT = {("helpers.api_stand_in", "helpers.guardrails")}
 
 
 def module_names() -> dict[str, Path]:
@@ -49,10 +45,7 @@ def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str
 
 def import_graph() -> dict[str, set[str]]:
     modules = module_names()
-    return {
-        name: {target for target in imported_modules(name, path, modules) if (name, target) not in EXEMPT}
-        for name, path in modules.items()
-    }
+    return {name: imported_modules(name, path, modules) for name, path in modules.items()}
 
 
 def find_circle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -391,7 +391,7 @@ def test_the_keyed_path_stand_in(monkeypatch):
     anthropic_parsed = claude.messages.parse(model=llm.ANTHROPIC_MODEL, max_tokens=100, output_format=Sentiment,
                                              messages=[{"role": "user", "content": "Great!"}])
     assert isinstance(anthropic_parsed.parsed_output, Sentiment)
-    moderate = guardrails.openai_moderation()
+    moderate = guardrails.openai_moderation(llm.openai_client(local=False))
     assert moderate("We ship to Ireland in 5 to 7 days.") == []
     uploaded = gpt.files.create(file=("train.jsonl", b'{"messages": []}\n'), purpose="fine-tune")
     job = gpt.fine_tuning.jobs.create(model=llm.OPENAI_MODEL, training_file=uploaded.id)
