@@ -185,7 +185,7 @@ def adherence(images, prompts) -> float:
 
 
 def caption_tokenizer(max_length: int = MAX_TOKENS):
-    """A word-level Hugging Face tokenizer for the captions' 16 words, built in memory.
+    """A word-level Hugging Face tokenizer for the captions' 15 words (and 4 special tokens), built in memory.
 
     ``tokenizer(captions, padding="max_length", max_length=10, return_tensors="pt")`` gives
     ``<bos> words <eos> <pad>...``; unknown words map to ``<unk>``; the empty caption "" is

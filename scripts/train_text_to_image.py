@@ -1,548 +1,81 @@
-"""Train chapter 03's tiny text-to-image model on drawn scenes ("train live, then load").
+"""Train chapter 03's scene models into data/ ("train live, then load"): VAE, text-to-image, captioner.
 
     python scripts/train_text_to_image.py            # or: make checkpoints
     python scripts/train_text_to_image.py --quick    # a few steps of each stage into /tmp, no checks
     python scripts/train_text_to_image.py --only captioner   # one stage (text_to_image loads the VAE)
 
-The same three parts as Stable Diffusion and FLUX, at toy scale, trained from scratch on the
-scenes of ``helpers.scenes`` (32x32 RGB, one coloured shape at one of five places, captioned):
+A command-line wrapper over ``helpers.text_to_image``, where the models, training loops and the
+sampler live (chapter 03 imports and shows the same code). Writes, each under 5 MB:
 
-1. a **VAE**, diffusers ``AutoencoderKL``: 32x32x3 pixels <-> 8x8x4 latents (48x fewer numbers);
-2. a **text encoder**, transformers ``CLIPTextModel`` from a tiny config, over a word-level
-   tokenizer of the captions' 15 words;
-3. a **denoiser**, diffusers ``UNet2DConditionModel``, that predicts the noise in the latents and
-   reads the caption through cross-attention to the text encoder's token states.
+- ``data/scenes_vae.pt``: the VAE (``AutoencoderKL``, 0.23 M parameters); metric: reconstruction
+  MSE of held-out scenes, checked <= ``MAX_VAE_MSE``;
+- ``data/scenes_text_to_image.pt``: text encoder + UNet (1 M parameters) + scheduler config + latent
+  scale; metric: prompt adherence on the held-out prompts, read back from the pixels by
+  ``helpers.scenes.read_scene``, at guidance w = 3, 1 and 0 (checked >= ``MIN_ADHERENCE`` and above
+  w = 1 at w = 3);
+- ``data/scenes_captioner.pt``: the captioner (0.13 M parameters); metric: exact-match caption
+  accuracy on held-out scenes, checked >= ``MIN_CAPTION_ACCURACY``.
 
-The VAE trains first (reconstruction + a small KL term); the text encoder and the UNet then train
-together on its latents, with 10 % of the captions replaced by the empty caption so that one
-network also learns the unconditional model that classifier-free guidance needs. Training uses
-only ``TRAIN_COMBOS``: the nine held-out (colour, shape, position) triples are never drawn.
-
-A fourth model turns the arrow around: a small **captioner** (a CNN's 8x8 grid of visual tokens
-read through cross-attention by a causal transformer decoder), image -> caption, trained on the
-same training scenes.
-
-Writes, each under 5 MB (fp16 weights; the metrics below are measured on those weights, on new
-drawings of the nine held-out triples, and stored in each file with its training settings):
-
-- ``data/scenes_vae.pt``: the VAE (0.23 M parameters). Metric: reconstruction MSE (pixels in
-  [-1, 1]), asserted <= ``MAX_VAE_MSE``; measured 0.0035.
-- ``data/scenes_text_to_image.pt``: text encoder + UNet (1 M parameters) + scheduler config +
-  latent scale. Metric: prompt adherence, read back from the pixels by ``helpers.scenes.read_scene``,
-  with guidance w = 3 (asserted >= ``MIN_ADHERENCE`` and above w = 1) and without; measured about
-  0.99 / 0.64 / 0.01 at w = 3 / 1 / 0 (72 images).
-- ``data/scenes_captioner.pt``: the captioner (0.13 M parameters). Metric: exact-match caption
-  accuracy, asserted >= ``MIN_CAPTION_ACCURACY``; measured 0.93.
-
-Deterministic on the CPU with one thread: same seed, same weights. About 8 minutes of CPU time
-(VAE 75 s, UNet 410 s, captioner 20 s, evaluation the rest); 20-25 minutes of wall time on two cores
-shared with other jobs. ``--only captioner`` (etc.) retrains one stage.
+Each metric is measured by this run on the fp16 weights that ship, on new drawings of the nine
+held-out triples, printed, and stored in its file (``checkpoint["metrics"]``, beside the training
+record in ``checkpoint["training"]``); data/README.md records them. Deterministic on the CPU with
+one thread: same seed, same weights. About 8 minutes of CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "data"
-COMMAND = "python scripts/train_text_to_image.py"
-VAE_FILE, T2I_FILE, CAPTIONER_FILE = "scenes_vae.pt", "scenes_text_to_image.pt", "scenes_captioner.pt"
+from helpers import text_to_image as t2i
 
-IMAGE_SIZE = 32
-TRAIN_SCENES = 3600  # 100 jittered drawings of each of the 36 training triples
-VAE_STEPS, VAE_BATCH, VAE_LR, KL_WEIGHT = 600, 32, 2e-3, 1e-7
-UNET_STEPS, UNET_BATCH, UNET_LR = 3000, 64, 1e-3
-WARMUP_STEPS = 100
-CAPTION_DROPOUT = 0.1
-NUM_TRAIN_TIMESTEPS = 1000
-SAMPLING_STEPS = 20
-GUIDANCE_SCALE = 3.0
-EVAL_EVERY = 1000  # steps between adherence checks while training
-EVAL_PER_PROMPT = 8  # samples per held-out prompt when measuring adherence
-MAX_VAE_MSE = 0.01
-CAPTIONER_STEPS, CAPTIONER_BATCH, CAPTIONER_LR = 600, 64, 2e-3
-MIN_CAPTION_ACCURACY = 0.9
-MIN_ADHERENCE = 0.8
+STAGES = ("vae", "text_to_image", "captioner")
 
 
-# ---------------------------------------------------------------------------------------------
-# The three models, from configs (random weights)
-# ---------------------------------------------------------------------------------------------
-def make_vae():
-    """AutoencoderKL: 3x32x32 <-> 4x8x8 (two downsamplings), 0.23 M parameters."""
-    from diffusers import AutoencoderKL
+def check(metrics: dict, sizes_mb: dict) -> None:
+    """Fail when a file is 5 MB or more, or a measured metric misses its bar."""
+    assert all(mb < 5 for mb in sizes_mb.values()), sizes_mb
+    if "vae_recon_mse_held_out" in metrics:
+        assert metrics["vae_recon_mse_held_out"] <= t2i.MAX_VAE_MSE, metrics
+    if f"adherence_held_out_w{t2i.GUIDANCE_SCALE:g}" in metrics:
+        with_guidance = metrics[f"adherence_held_out_w{t2i.GUIDANCE_SCALE:g}"]
+        assert with_guidance >= t2i.MIN_ADHERENCE, metrics
+        assert with_guidance > metrics["adherence_held_out_w1"], metrics
+    if "caption_accuracy_held_out_combos" in metrics:
+        assert metrics["caption_accuracy_held_out_combos"] >= t2i.MIN_CAPTION_ACCURACY, metrics
 
-    return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, sample_size=IMAGE_SIZE,
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(16, 32, 32), layers_per_block=1, norm_num_groups=8,
-        mid_block_add_attention=False,
-    )
 
+def print_stage(stage: str, metrics: dict, training: dict) -> None:
+    """One line for a finished stage: its metrics, steps and time."""
+    loss = f"loss {training['loss_first']:.3f} -> {training['loss_last']:.4f}, " if stage == "text_to_image" else ""
+    print(f"{stage}: {metrics}, {loss}{training['steps']} steps in {training['seconds']:.0f} s "
+          f"({training['cpu_seconds']:.0f} s CPU)", flush=True)
 
-def make_text_encoder(tokenizer):
-    """CLIPTextModel from a tiny config: 2 layers, width 32, over the caption tokenizer's words."""
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    config = CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=tokenizer.model_max_length,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    return CLIPTextModel(config)
-
-
-def make_unet():
-    """UNet2DConditionModel on 4x8x8 latents, ~1 M parameters; cross-attention to the 32-d token states at 4x4."""
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel(
-        sample_size=IMAGE_SIZE // 4, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), norm_num_groups=16,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=4,
-    )
-
-
-def make_scheduler():
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
-                         prediction_type="epsilon", clip_sample=False)
-
-
-def ddim(scheduler, steps=SAMPLING_STEPS):
-    """A DDIM scheduler with the training schedule, set to ``steps`` steps.
-
-    "leading" spacing with ``steps_offset=1`` (Stable Diffusion's, which ``StableDiffusionPipeline``
-    enforces) starts at t = 951 for 20 steps. "trailing" would start at
-    t = 999, where the cosine schedule leaves no signal at all (alpha_bar ~ 2e-9): the first
-    prediction of the clean latents divides by sqrt(alpha_bar) ~ 5e-5 and the samples blow up.
-    """
-    from diffusers import DDIMScheduler
-
-    sampler = DDIMScheduler.from_config(scheduler.config, timestep_spacing="leading", steps_offset=1)
-    sampler.set_timesteps(steps)
-    return sampler
-
-
-def encode_text(text_encoder, tokenizer, captions):
-    """Token states ``(N, 10, 32)`` that the UNet's cross-attention reads (the empty caption: unconditional)."""
-    tokens = tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length,
-                       truncation=True, return_tensors="pt")
-    return text_encoder(tokens.input_ids).last_hidden_state
-
-
-def warmup_lr(optimizer):
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
-
-
-# ---------------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------------
-def train_vae(vae, images, steps=VAE_STEPS, batch_size=VAE_BATCH, lr=VAE_LR, seed=0, progress=True):
-    """Reconstruction MSE + ``KL_WEIGHT`` x KL(q(z|x) || N(0, I)); returns the list of MSE losses."""
-    from tqdm.auto import tqdm
-
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    schedule = warmup_lr(optimizer)
-    losses = []
-    vae.train()
-    for _ in tqdm(range(steps), desc="VAE", disable=not progress):
-        batch = images[torch.randint(0, len(images), (batch_size,), generator=generator)]
-        posterior = vae.encode(batch).latent_dist
-        latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
-        reconstruction = vae.decode(latents).sample
-        mse = F.mse_loss(reconstruction, batch)
-        loss = mse + KL_WEIGHT * posterior.kl().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(mse.item())
-    return losses
-
-
-@torch.no_grad()
-def encode_latents(vae, images, batch_size=500):
-    """Posterior means and standard deviations of ``images`` under the VAE's encoder."""
-    vae.eval()
-    means, stds = [], []
-    for start in range(0, len(images), batch_size):
-        posterior = vae.encode(images[start:start + batch_size]).latent_dist
-        means.append(posterior.mean)
-        stds.append(posterior.std)
-    return torch.cat(means), torch.cat(stds)
-
-
-def diffusion_loss(unet, text_encoder, tokenizer, scheduler, latents, captions, generator,
-                   caption_dropout=CAPTION_DROPOUT):
-    """One batch of the denoising loss: noise the latents at random timesteps, predict the noise."""
-    batch_size = len(latents)
-    drop = torch.rand(batch_size, generator=generator) < caption_dropout
-    captions = ["" if dropped else text for text, dropped in zip(captions, drop.tolist())]
-    noise = torch.randn(latents.shape, generator=generator)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator)
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    states = encode_text(text_encoder, tokenizer, captions)
-    return F.mse_loss(unet(noisy, timesteps, encoder_hidden_states=states).sample, noise)
-
-
-def train_denoiser(unet, text_encoder, tokenizer, scheduler, latent_means, latent_stds, captions,
-                   latent_scale, steps=UNET_STEPS, batch_size=UNET_BATCH, lr=UNET_LR, seed=0, progress=True,
-                   callback=None, callback_every=1000):
-    """Train UNet and text encoder together on scaled VAE latents; returns the list of losses.
-
-    ``callback(step)`` runs every ``callback_every`` steps (it must restore train mode if it changes it).
-    """
-    from tqdm.auto import tqdm
-
-    generator = torch.Generator().manual_seed(seed)
-    parameters = list(unet.parameters()) + list(text_encoder.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
-    schedule = warmup_lr(optimizer)
-    losses = []
-    unet.train()
-    text_encoder.train()
-    for step in tqdm(range(steps), desc="UNet + text encoder", disable=not progress):
-        index = torch.randint(0, len(latent_means), (batch_size,), generator=generator)
-        sampled = latent_means[index] + latent_stds[index] * torch.randn(latent_means[index].shape,
-                                                                         generator=generator)
-        loss = diffusion_loss(unet, text_encoder, tokenizer, scheduler, sampled * latent_scale,
-                              [captions[i] for i in index.tolist()], generator)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        if callback is not None and (step + 1) % callback_every == 0:
-            callback(step + 1)
-    unet.eval()
-    text_encoder.eval()
-    return losses
-
-
-# ---------------------------------------------------------------------------------------------
-# Generation with classifier-free guidance
-# ---------------------------------------------------------------------------------------------
-@torch.no_grad()
-def generate(prompts, vae, unet, text_encoder, tokenizer, scheduler, latent_scale,
-             guidance_scale=GUIDANCE_SCALE, steps=SAMPLING_STEPS, seed=0):
-    """Images ``(N, 3, 32, 32)`` in [-1, 1] for ``prompts``: noise = uncond + w (cond - uncond).
-
-    ``guidance_scale`` 1 is the plain conditional model (no guidance), 0 the unconditional one.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    sampler = ddim(scheduler, steps)
-    cond = encode_text(text_encoder, tokenizer, prompts)
-    uncond = encode_text(text_encoder, tokenizer, [""] * len(prompts))
-    latents = torch.randn((len(prompts), 4, IMAGE_SIZE // 4, IMAGE_SIZE // 4), generator=generator)
-    for t in sampler.timesteps:
-        if guidance_scale == 1.0:
-            noise = unet(latents, t, encoder_hidden_states=cond).sample
-        else:
-            noise_uncond, noise_cond = unet(torch.cat([latents, latents]), t,
-                                            encoder_hidden_states=torch.cat([uncond, cond])).sample.chunk(2)
-            noise = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
-        latents = sampler.step(noise, t, latents).prev_sample
-    return vae.decode(latents / latent_scale).sample.clamp(-1, 1)
-
-
-def held_out_prompts(per_prompt=EVAL_PER_PROMPT):
-    from helpers.scenes import HELD_OUT_COMBOS, caption
-
-    return [caption(combo) for combo in HELD_OUT_COMBOS for _ in range(per_prompt)]
-
-
-def measure_adherence(models, guidance_scale, per_prompt=EVAL_PER_PROMPT, seed=1):
-    from helpers.scenes import adherence
-
-    prompts = held_out_prompts(per_prompt)
-    images = generate(prompts, *models, guidance_scale=guidance_scale, seed=seed)
-    return adherence(images, prompts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Image-to-text: a small captioner (a VLM in miniature)
-# ---------------------------------------------------------------------------------------------
-class Captioner(torch.nn.Module):
-    """A small VLM: a CNN turns the image into an 8x8 grid of visual tokens (with learned position
-    embeddings, like a ViT's patches); a causal transformer decoder writes the caption word by word,
-    reading the visual tokens through cross-attention."""
-
-    def __init__(self, vocab_size, width=64, layers=2, heads=4, max_tokens=10, grid=8):
-        super().__init__()
-        nn = torch.nn
-        self.vision = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.GELU(), nn.Conv2d(32, width, 3, 2, 1),
-                                    nn.GELU(), nn.Conv2d(width, width, 1))
-        self.patch_position = nn.Parameter(0.02 * torch.randn(1, grid * grid, width))
-        self.token_embedding = nn.Embedding(vocab_size, width)
-        self.token_position = nn.Parameter(0.02 * torch.randn(1, max_tokens, width))
-        layer = nn.TransformerDecoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
-        self.decoder = nn.TransformerDecoder(layer, layers)
-        self.norm = nn.LayerNorm(width)
-        self.head = nn.Linear(width, vocab_size)
-
-    def encode(self, images):
-        """(N, 3, 32, 32) -> visual tokens (N, 64, width)."""
-        return self.vision(images).flatten(2).transpose(1, 2) + self.patch_position
-
-    def forward(self, images, input_ids, visual_tokens=None):
-        """Next-token logits (N, L, vocab) for each prefix of ``input_ids``."""
-        visual_tokens = self.encode(images) if visual_tokens is None else visual_tokens
-        length = input_ids.shape[1]
-        text = self.token_embedding(input_ids) + self.token_position[:, :length]
-        causal = torch.nn.Transformer.generate_square_subsequent_mask(length)
-        return self.head(self.norm(self.decoder(text, visual_tokens, tgt_mask=causal, tgt_is_causal=True)))
-
-    @torch.no_grad()
-    def caption(self, images, tokenizer):
-        """Greedy decoding: captions (list of str) for a batch of images in [-1, 1]."""
-        visual_tokens = self.encode(images)
-        ids = torch.full((len(images), 1), tokenizer.bos_token_id)
-        for _ in range(self.token_position.shape[1] - 1):
-            next_ids = self(None, ids, visual_tokens)[:, -1].argmax(-1, keepdim=True)
-            ids = torch.cat([ids, next_ids], 1)
-        captions = []
-        for row in ids[:, 1:].tolist():
-            row = row[:row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row
-            captions.append(tokenizer.decode(row, skip_special_tokens=True))
-        return captions
-
-
-def train_captioner(captioner, tokenizer, images, captions, steps=CAPTIONER_STEPS, batch_size=CAPTIONER_BATCH,
-                    lr=CAPTIONER_LR, seed=0, progress=True):
-    """Teacher forcing: cross-entropy of each next word given the image and the words before it."""
-    from tqdm.auto import tqdm
-
-    generator = torch.Generator().manual_seed(seed)
-    ids = tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length,
-                    return_tensors="pt").input_ids
-    optimizer = torch.optim.AdamW(captioner.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    captioner.train()
-    for _ in tqdm(range(steps), desc="captioner", disable=not progress):
-        index = torch.randint(0, len(images), (batch_size,), generator=generator)
-        logits = captioner(images[index], ids[index, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[index, 1:].reshape(-1),
-                               ignore_index=tokenizer.pad_token_id)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    captioner.eval()
-    return losses
-
-
-def caption_accuracy(captioner, tokenizer, images, captions):
-    """Share of exact caption matches."""
-    predicted = captioner.caption(images, tokenizer)
-    return sum(p == c for p, c in zip(predicted, captions)) / len(captions)
-
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints: fp16 weights + the configs to rebuild each model
-# ---------------------------------------------------------------------------------------------
-def half(module):
-    return {name: value.half() if value.is_floating_point() else value
-            for name, value in module.state_dict().items()}
-
-
-def save_vae(path, vae, metrics, training):
-    torch.save({"vae_config": dict(vae.config), "state_dict": half(vae), "metrics": metrics,
-                "training": training, "command": COMMAND}, path)
-
-
-def save_text_to_image(path, unet, text_encoder, scheduler, latent_scale, metrics, training):
-    torch.save({"unet_config": dict(unet.config), "text_config": text_encoder.config.to_dict(),
-                "scheduler_config": dict(scheduler.config), "latent_scale": latent_scale,
-                "unet": half(unet), "text_encoder": half(text_encoder), "metrics": metrics,
-                "training": training, "command": COMMAND}, path)
-
-
-def save_captioner(path, captioner, metrics, training):
-    torch.save({"vocab_size": captioner.head.out_features, "state_dict": half(captioner), "metrics": metrics,
-                "training": training, "command": COMMAND}, path)
-
-
-def load_captioner(path=None):
-    """(Captioner in fp32 eval mode, checkpoint dict)."""
-    checkpoint = torch.load(path or DATA_DIR / CAPTIONER_FILE, map_location="cpu", weights_only=True)
-    captioner = Captioner(checkpoint["vocab_size"])
-    captioner.load_state_dict({name: value.float() for name, value in checkpoint["state_dict"].items()})
-    return captioner.eval(), checkpoint
-
-
-def load_vae(path=DATA_DIR / VAE_FILE):
-    """(AutoencoderKL in fp32 eval mode, checkpoint dict)."""
-    from diffusers import AutoencoderKL
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    vae = AutoencoderKL.from_config(checkpoint["vae_config"])
-    vae.load_state_dict({name: value.float() for name, value in checkpoint["state_dict"].items()})
-    return vae.eval(), checkpoint
-
-
-def load_text_to_image(path=DATA_DIR / T2I_FILE):
-    """(unet, text_encoder, tokenizer, DDPMScheduler, latent_scale, checkpoint dict)."""
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from helpers.scenes import caption_tokenizer
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    unet = UNet2DConditionModel.from_config(checkpoint["unet_config"])
-    unet.load_state_dict({name: value.float() for name, value in checkpoint["unet"].items()})
-    text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(checkpoint["text_config"]))
-    text_encoder.load_state_dict({name: value.float() for name, value in checkpoint["text_encoder"].items()})
-    scheduler = DDPMScheduler.from_config(checkpoint["scheduler_config"])
-    return (unet.eval(), text_encoder.eval(), caption_tokenizer(), scheduler, checkpoint["latent_scale"],
-            checkpoint)
-
-
-# ---------------------------------------------------------------------------------------------
-def training_scenes(seed=0):
-    from helpers.scenes import TRAIN_COMBOS, make_scenes
-
-    return make_scenes(TRAIN_SCENES, TRAIN_COMBOS, IMAGE_SIZE, seed=seed)
-
-
-def run_vae(out_dir, images, test_images, steps=VAE_STEPS, seed=0):
-    start, cpu_start = time.time(), time.process_time()
-    torch.manual_seed(seed)
-    vae = make_vae()
-    losses = train_vae(vae, images, steps=steps, seed=seed)
-    training = {"steps": steps, "batch_size": VAE_BATCH, "learning_rate": VAE_LR, "kl_weight": KL_WEIGHT,
-                "seed": seed, "seconds": round(time.time() - start, 1),
-                "cpu_seconds": round(time.process_time() - cpu_start, 1),
-                "loss_first": losses[0], "loss_last": sum(losses[-50:]) / len(losses[-50:])}
-    path = out_dir / VAE_FILE
-    save_vae(path, vae, {}, training)
-    vae, _ = load_vae(path)  # from here on, the fp16 weights that ship
-    with torch.no_grad():
-        mse = F.mse_loss(vae.decode(vae.encode(test_images).latent_dist.mean).sample, test_images).item()
-    metrics = {"vae_recon_mse_held_out": mse}
-    save_vae(path, vae, metrics, training)
-    print(f"VAE: {metrics}, {steps} steps in {training['seconds']:.0f} s ({training['cpu_seconds']:.0f} s CPU)",
-          flush=True)
-    return vae, metrics
-
-
-def run_text_to_image(out_dir, vae, images, captions, steps=UNET_STEPS, seed=0, eval_every=EVAL_EVERY):
-    from helpers.scenes import caption_tokenizer
-
-    start, cpu_start = time.time(), time.process_time()
-    torch.manual_seed(seed)
-    latent_means, latent_stds = encode_latents(vae, images)
-    latent_scale = float(1 / latent_means.std())  # as Stable Diffusion's 0.18215: unit-variance latents
-    tokenizer = caption_tokenizer()
-    unet, text_encoder, scheduler = make_unet(), make_text_encoder(tokenizer), make_scheduler()
-    curve = {}
-
-    def log(step):  # adherence on the held-out prompts while training (its own generator: training unchanged)
-        unet.eval()
-        text_encoder.eval()
-        models = (vae, unet, text_encoder, tokenizer, scheduler, latent_scale)
-        curve[step] = round(measure_adherence(models, GUIDANCE_SCALE, per_prompt=4), 3)
-        unet.train()
-        text_encoder.train()
-        print(f"  step {step}: held-out adherence (w = {GUIDANCE_SCALE:g}, 36 images) {curve[step]} "
-              f"({time.time() - start:.0f} s, {time.process_time() - cpu_start:.0f} s CPU)", flush=True)
-
-    losses = train_denoiser(unet, text_encoder, tokenizer, scheduler, latent_means, latent_stds, captions,
-                            latent_scale, steps=steps, seed=seed, callback=log, callback_every=eval_every)
-    training = {"adherence_curve": curve, "steps": steps, "batch_size": UNET_BATCH, "learning_rate": UNET_LR, "seed": seed,
-                "caption_dropout": CAPTION_DROPOUT, "seconds": round(time.time() - start, 1),
-                "cpu_seconds": round(time.process_time() - cpu_start, 1),
-                "loss_first": losses[0], "loss_last": sum(losses[-100:]) / len(losses[-100:])}
-    path = out_dir / T2I_FILE
-    save_text_to_image(path, unet, text_encoder, scheduler, latent_scale, {}, training)
-    unet, text_encoder, tokenizer, scheduler, latent_scale, _ = load_text_to_image(path)
-    models = (vae, unet, text_encoder, tokenizer, scheduler, latent_scale)
-    metrics = {f"adherence_held_out_w{w:g}": measure_adherence(models, w) for w in (GUIDANCE_SCALE, 1.0, 0.0)}
-    save_text_to_image(path, unet, text_encoder, scheduler, latent_scale, metrics, training)
-    print(f"text-to-image: {metrics}, loss {training['loss_first']:.3f} -> {training['loss_last']:.4f}, "
-          f"{steps} steps in {training['seconds']:.0f} s ({training['cpu_seconds']:.0f} s CPU)", flush=True)
-    return metrics
-
-
-def run_captioner(out_dir, images, captions, test_images, test_captions, steps=CAPTIONER_STEPS, seed=0):
-    from helpers.scenes import caption_tokenizer
-
-    start, cpu_start = time.time(), time.process_time()
-    torch.manual_seed(seed)
-    tokenizer = caption_tokenizer()
-    captioner = Captioner(len(tokenizer))
-    losses = train_captioner(captioner, tokenizer, images, captions, steps=steps, seed=seed)
-    training = {"steps": steps, "batch_size": CAPTIONER_BATCH, "learning_rate": CAPTIONER_LR, "seed": seed,
-                "seconds": round(time.time() - start, 1), "cpu_seconds": round(time.process_time() - cpu_start, 1),
-                "loss_first": losses[0], "loss_last": sum(losses[-50:]) / len(losses[-50:])}
-    path = out_dir / CAPTIONER_FILE
-    save_captioner(path, captioner, {}, training)
-    captioner, _ = load_captioner(path)
-    metrics = {"caption_accuracy_held_out_combos": caption_accuracy(captioner, tokenizer, test_images, test_captions)}
-    save_captioner(path, captioner, metrics, training)
-    print(f"captioner: {metrics}, {steps} steps in {training['seconds']:.0f} s ({training['cpu_seconds']:.0f} s CPU)",
-          flush=True)
-    return metrics
-
-
-def run(out_dir=DATA_DIR, stages=("vae", "text_to_image", "captioner"), vae_steps=VAE_STEPS,
-        unet_steps=UNET_STEPS, captioner_steps=CAPTIONER_STEPS, seed=0, check=True, eval_every=EVAL_EVERY):
-    """Train the chosen stages (the text-to-image stage needs the VAE: trained now or loaded from out_dir)."""
-    from helpers.scenes import HELD_OUT_COMBOS, make_scenes
-
-    out_dir = Path(out_dir)
-    images, captions, _ = training_scenes(seed)
-    test_images, test_captions, _ = make_scenes(450, HELD_OUT_COMBOS, IMAGE_SIZE, seed=seed + 1)
-    metrics = {}
-    if "vae" in stages:
-        vae, vae_metrics = run_vae(out_dir, images, test_images, vae_steps, seed)
-        metrics.update(vae_metrics)
-    if "text_to_image" in stages:
-        vae = vae if "vae" in stages else load_vae(out_dir / VAE_FILE)[0]
-        metrics.update(run_text_to_image(out_dir, vae, images, captions, unet_steps, seed, eval_every))
-    if "captioner" in stages:
-        metrics.update(run_captioner(out_dir, images, captions, test_images, test_captions, captioner_steps, seed))
-    sizes = {name: round((out_dir / name).stat().st_size / 2**20, 2) for name in (VAE_FILE, T2I_FILE, CAPTIONER_FILE)
-             if (out_dir / name).exists()}
-    print(f"files (MB): {sizes}", flush=True)
-    if check:
-        assert all(mb < 5 for mb in sizes.values()), sizes
-        if "vae_recon_mse_held_out" in metrics:
-            assert metrics["vae_recon_mse_held_out"] <= MAX_VAE_MSE, metrics
-        if f"adherence_held_out_w{GUIDANCE_SCALE:g}" in metrics:
-            with_guidance = metrics[f"adherence_held_out_w{GUIDANCE_SCALE:g}"]
-            assert with_guidance >= MIN_ADHERENCE, metrics
-            assert with_guidance > metrics["adherence_held_out_w1"], metrics
-        if "caption_accuracy_held_out_combos" in metrics:
-            assert metrics["caption_accuracy_held_out_combos"] >= MIN_CAPTION_ACCURACY, metrics
-    return metrics
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Parse the command line, train the chosen stages, print and check what they measured; returns the metrics."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few steps of each stage into /tmp, no checks")
-    parser.add_argument("--only", choices=["vae", "text_to_image", "captioner"], action="append",
+    parser.add_argument("--quick", action="store_true",
+                        help="10 steps of each stage (adherence logged at step 5), into /tmp or --out-dir; no checks")
+    parser.add_argument("--only", choices=STAGES, action="append",
                         help="train only this stage (repeatable); text_to_image loads the VAE from --out-dir")
-    parser.add_argument("--out-dir", type=Path, default=DATA_DIR)
-    args = parser.parse_args()
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: data/ (--quick: /tmp)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    stages = tuple(args.only or ("vae", "text_to_image", "captioner"))
-    if args.quick:
-        run(Path("/tmp"), stages, vae_steps=10, unet_steps=10, captioner_steps=10, check=False, eval_every=5)
-    else:
-        run(args.out_dir, stages)
+    out_dir = args.out_dir or (Path("/tmp") if args.quick else t2i.DATA_DIR)
+    steps = dict(vae_steps=10, unet_steps=10, captioner_steps=10, eval_every=5) if args.quick else {}
+    results = t2i.make_checkpoints(out_dir, tuple(args.only or STAGES), progress=not args.no_progress,
+                                   log=lambda line: print(line, flush=True), stage_done=print_stage, **steps)
+    metrics = {name: value for stage_metrics, _ in results.values() for name, value in stage_metrics.items()}
+    files = (t2i.VAE_FILE, t2i.T2I_FILE, t2i.CAPTIONER_FILE)
+    sizes_mb = {name: round((out_dir / name).stat().st_size / 2**20, 2) for name in files if (out_dir / name).exists()}
+    print(f"files (MB) in {out_dir}: {sizes_mb}", flush=True)
+    if not args.quick:
+        check(metrics, sizes_mb)
+    return metrics
 
 
 if __name__ == "__main__":

@@ -1,15 +1,14 @@
 """The repository URL lives in pyproject.toml alone; every Colab badge and set-up cell agrees with it."""
 
-import importlib.util
 import re
+import sys
 
 import pytest
 
 from conftest import NOTEBOOKS, REPO_ROOT
 
-spec = importlib.util.spec_from_file_location("set_repository_url", REPO_ROOT / "scripts" / "set_repository_url.py")
-set_repository_url = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(set_repository_url)
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import set_repository_url  # noqa: E402  (scripts/ is not a package)
 
 URL = set_repository_url.repository_url()
 SLUG = set_repository_url.owner_and_name(URL)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers.scenes import (
-    ALL_COMBOS, COLOURS, HELD_OUT_COMBOS, POSITIONS, SHAPES, TRAIN_COMBOS, Scene, adherence, caption,
+    ALL_COMBOS, COLOURS, HELD_OUT_COMBOS, POSITIONS, SHAPES, TRAIN_COMBOS, WORDS, Scene, adherence, caption,
     caption_tokenizer, draw_scene, make_scenes, parse_caption, read_scene, to_tensor, to_uint8,
 )
 
@@ -74,6 +74,7 @@ def test_uint8_round_trip():
 def test_tokenizer():
     tokenizer = caption_tokenizer()
     assert len(tokenizer) == 4 + 4 + len(COLOURS) + len(SHAPES) + 5
+    assert f"captions' {len(WORDS)} words" in caption_tokenizer.__doc__  # the docstring counts them right
     batch = tokenizer(["a red circle at the top left", ""], padding="max_length", max_length=10)
     ids = batch["input_ids"]
     assert len(ids[0]) == len(ids[1]) == 10

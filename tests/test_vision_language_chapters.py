@@ -50,7 +50,7 @@ def test_bitsandbytes_is_installed_before_diffusers_is_imported(chapter):
     cells = code_cells(chapter)
     installs = [index for index, source in enumerate(cells) if re.search(r"pip.*install.*bitsandbytes", source)]
     assert installs, "the 4-bit FLUX path needs bitsandbytes installed"
-    assert max(installs) < first_cell(cells, r"(?m)^\s*(from|import) diffusers|train_text_to_image"), \
+    assert max(installs) < first_cell(cells, r"(?m)^\s*(from|import) diffusers|helpers import text_to_image"), \
         "diffusers caches whether bitsandbytes is installed when it is imported: install it first"
     setup = cells[installs[0]]
     assert "helpers.setup" in setup and "FLUX_IN_4BIT" in setup  # on a CUDA GPU that takes the 4-bit path only
