@@ -1,0 +1,98 @@
+"""helpers.diffusion on tiny runs: deterministic training, a prefix of longer runs, guidance, checkpoints round-trip."""
+
+import math
+
+import pytest
+import torch
+
+from helpers import diffusion
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as in the notebook and the script
+
+
+def tiny_run(steps, conditional=False, schedule_steps=None):
+    torch.manual_seed(0)
+    images = torch.rand(32, 1, 16, 16) * 2 - 1
+    labels = torch.arange(32) % 10 if conditional else None
+    unet, scheduler = diffusion.make_unet(conditional), diffusion.make_scheduler()
+    ema, losses = diffusion.train(unet, scheduler, images, labels, steps=steps, batch_size=4, progress=False,
+                                  schedule_steps=schedule_steps)
+    return ema, scheduler, losses
+
+
+def test_training_is_deterministic_and_a_prefix_of_longer_runs():
+    ema_a, _, losses_a = tiny_run(3)
+    ema_b, _, losses_b = tiny_run(3)
+    _, _, losses_c = tiny_run(2, schedule_steps=3)
+    assert losses_a == losses_b and losses_a[:2] == losses_c
+    for a, b in zip(ema_a.state_dict().values(), ema_b.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    factor = diffusion.learning_rate_factor
+    assert factor(0, 1000) == 1 / diffusion.WARMUP_STEPS and factor(diffusion.WARMUP_STEPS - 1, 1000) == 1
+    assert factor(diffusion.WARMUP_STEPS, 1000) == 1 and math.isclose(factor(600, 1000), 0.5)
+    assert factor(1000, 1000) == 0 and factor(600, 1000) > factor(800, 1000) > 0
+
+
+def test_samplers_share_the_training_schedule():
+    scheduler = diffusion.make_scheduler()
+    for kind, steps in [("ddpm", diffusion.NUM_TRAIN_TIMESTEPS), ("ddim", 20), ("dpm-solver", 10)]:
+        sampler = diffusion.make_sampler(scheduler, kind, steps)
+        assert len(sampler.timesteps) == steps and torch.equal(sampler.betas, scheduler.betas), kind
+    assert diffusion.make_sampler(scheduler, "ddim", 20).timesteps[0] == diffusion.NUM_TRAIN_TIMESTEPS - 1
+    assert diffusion.make_sampler(scheduler, "dpm-solver", 5).config.thresholding
+
+
+def test_guidance_branches_and_negative_labels():
+    torch.manual_seed(0)
+    unet = diffusion.make_unet(conditional=True).eval()
+    sampler = diffusion.make_sampler(diffusion.make_scheduler(), "ddim", 2)
+    labels, negative = torch.tensor([3, 7]), torch.tensor([1, 1])
+    null = torch.full((2,), diffusion.NULL_LABEL)
+
+    def draw(class_labels, scale, negative_labels=None):
+        return diffusion.sample(unet, sampler, 2, seed=0, class_labels=class_labels, guidance_scale=scale,
+                                negative_labels=negative_labels)
+
+    assert torch.equal(draw(labels, 0), draw(null, 1))  # w = 0: the null label's branch alone
+    assert torch.equal(draw(labels, 0, negative), draw(negative, 1))  # ... or the negative label's
+    guided, against_negative = draw(labels, 3.0), draw(labels, 3.0, negative)
+    assert guided.shape == (2, 1, 16, 16) and guided.abs().max() <= 1
+    assert not torch.equal(guided, against_negative) and not torch.equal(guided, draw(labels, 1))
+    assert torch.equal(guided, draw(labels, 3.0))  # same seed, same images
+
+
+def test_checkpoint_round_trip_keeps_fp16_weights(tmp_path):
+    ema, scheduler, _ = tiny_run(2, conditional=True)
+    path = tmp_path / "tiny.pt"
+    diffusion.save_checkpoint(path, ema, scheduler, {"metric": 1.0}, {"steps": 2})
+    unet, loaded_scheduler, checkpoint = diffusion.load_checkpoint(path)
+    assert checkpoint["metrics"] == {"metric": 1.0} and checkpoint["command"] == diffusion.TRAINING_COMMAND
+    assert path.stat().st_size < 5 * 2**20 and not unet.training
+    assert loaded_scheduler.config.num_train_timesteps == diffusion.NUM_TRAIN_TIMESTEPS
+    for name, value in ema.state_dict().items():
+        assert torch.equal(unet.state_dict()[name], value.half().float()), name
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_train_checkpoint_measures_the_saved_fp16_weights(tmp_path, monkeypatch, conditional):
+    fp16_weights, evaluated_steps = [], []
+
+    def stand_in(unet, scheduler, *args, **kwargs):  # the real metrics sample hundreds of digits
+        fp16_weights.append(all(torch.equal(p, p.half().float()) for p in unet.parameters()))
+        return 0.5
+
+    monkeypatch.setattr(diffusion, "guided_class_accuracy" if conditional else "unconditional_fid", stand_in)
+    path = tmp_path / "model.pt"
+    result = diffusion.train_checkpoint(path, conditional, steps=2, eval_every=1, progress=False,
+                                        on_eval=lambda step, metric, ema: evaluated_steps.append((step, metric)))
+    checkpoint = torch.load(path, weights_only=True)
+    name = "cfg_accuracy_scale_2_ddim_20" if conditional else "fid_ddim_20_360_vs_train"
+    assert evaluated_steps == [(1, 0.5), (2, 0.5)]
+    assert fp16_weights == [False, False, True]  # the fp32 EMA while training, then the reloaded fp16 weights
+    assert checkpoint["metrics"] == result["metrics"] == {name: 0.5}
+    assert checkpoint["training"]["steps"] == 2 and checkpoint["unet_config"]["num_class_embeds"] == (
+        diffusion.NUM_CLASSES + 1 if conditional else None)
+    assert checkpoint["training"]["label_dropout"] == (diffusion.LABEL_DROPOUT if conditional else 0.0)
