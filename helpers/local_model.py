@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 LOCAL_MODEL = "smollm2-135m-instruct"  # the model id the local server (helpers.llm_server) answers to
@@ -31,6 +32,17 @@ def _gguf_folder() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
+def move_into_place(partial: Path, folder: Path) -> None:
+    """Rename the finished ``partial`` folder to ``folder`` (atomic: a half-written folder is never taken for a
+    whole one); if another process got there first, keep its folder and remove ``partial``."""
+    try:
+        partial.replace(folder)
+    except OSError:
+        shutil.rmtree(partial)
+        if not folder.is_dir():
+            raise
+
+
 def smollm2_folder() -> Path:
     """A plain transformers folder with SmolLM2-135M-Instruct, converted from the GGUF on first use."""
     folder = cache_dir() / "smollm2-135m-instruct"
@@ -44,10 +56,10 @@ def smollm2_folder() -> Path:
     # A GGUF-loaded model cannot save itself: copy its weights into a fresh model of its config.
     plain = AutoModelForCausalLM.from_config(quantized.config)
     plain.load_state_dict(quantized.state_dict())
-    partial = folder.with_name(folder.name + ".partial")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process: two may convert at once
     plain.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    partial.replace(folder)  # atomic: a half-written folder is never taken for a whole one
+    move_into_place(partial, folder)
     return folder
 
 
