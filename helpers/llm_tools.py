@@ -25,7 +25,6 @@ and copies sensible arguments most of the time, not always.
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import re
 from dataclasses import dataclass
@@ -174,23 +173,18 @@ def parse_tool_calls(text: str, tools: list[Tool]) -> list[dict]:
 class Cursor:
     """A prompt that grows, with its key/value cache: feed text, choose among options, generate.
 
-    The first ``prefix_length`` tokens of the prompt (the system message that
-    lists the tools, the same in every request of an agent) are computed once
-    and their cache is kept on the engine, like the prompt caching of the real
-    APIs. The caller holds the engine's lock while using a cursor.
+    The prompt starts from the engine's prompt-prefix cache (``helpers.llm_server.batching``):
+    the system message that lists the tools, the same in every request of an agent, is
+    computed once, like the prompt caching of the real APIs. The caller holds the
+    engine's lock while using a cursor.
     """
 
-    def __init__(self, engine, prompt_ids: list[int], prefix_length: int = 0):
-        self.engine, self.cache, self.logits, self.length = engine, None, None, 0
+    def __init__(self, engine, prompt_ids: list[int]):
+        self.engine, self.logits = engine, None
         self.unfed = ""  # text the last generate() returned that is not in the cache
-        prefix = tuple(prompt_ids[:prefix_length])
-        stored = getattr(engine, "tools_prefix_cache", None)
-        if prefix and stored is not None and stored[0] == prefix:
-            self.cache, self.logits, self.length = copy.deepcopy(stored[1]), stored[2], len(prefix)
-        elif prefix:
-            self.feed(list(prefix))
-            engine.tools_prefix_cache = (prefix, copy.deepcopy(self.cache), self.logits)
+        self.cache, self.length = engine.prefix_cache.lookup(prompt_ids)
         self.feed(prompt_ids[self.length :])
+        engine.prefix_cache.store(prompt_ids, self.cache)
 
     @torch.inference_mode()
     def feed(self, ids: list[int]) -> None:
@@ -286,8 +280,7 @@ def _value(cursor: Cursor, schema: dict, budget: int, pick) -> tuple[Any, int]:
     return text.strip(), used
 
 
-def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | None, budget: int, pick,
-                  prefix_length: int = 0):
+def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | None, budget: int, pick):
     """One call written with constrained decoding; returns (call, output tokens).
 
     The name is ``name`` or the declared tool the model prefers; the keys
@@ -296,7 +289,7 @@ def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | 
     Holds the engine's lock.
     """
     with engine.lock:
-        cursor = Cursor(engine, prompt_ids, prefix_length)
+        cursor = Cursor(engine, prompt_ids)
         cursor.feed_text('<tool_call>[{"name": "')
         if name is None:
             name = cursor.choose([tool.name for tool in tools], suffix='"')
@@ -322,18 +315,7 @@ def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | 
     return call, len(engine.tokens_of(call_text([call])))
 
 
-def tools_prefix_length(engine, messages: list[dict], prompt_ids: list[int]) -> int:
-    """How many of ``prompt_ids`` render the system message alone (the part with the tools)."""
-    if not messages or messages[0]["role"] != "system":
-        return 0
-    with engine.text_lock:
-        text = engine.tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=False)
-    ids = engine.tokens_of(text)
-    return len(ids) if prompt_ids[: len(ids)] == ids else 0
-
-
-def auto_calls(engine, prompt_ids: list[int], tools: list[Tool], budget: int, pick,
-               prefix_length: int = 0) -> tuple[list[dict], int]:
+def auto_calls(engine, prompt_ids: list[int], tools: list[Tool], budget: int, pick) -> tuple[list[dict], int]:
     """Let the model decide: (valid calls, output tokens); no calls when it does not start with <tool_call>."""
 
     def not_a_call(text: str) -> bool:
@@ -341,7 +323,7 @@ def auto_calls(engine, prompt_ids: list[int], tools: list[Tool], budget: int, pi
         return not (start.startswith(CALL_OPEN) or CALL_OPEN.startswith(start))
 
     with engine.lock:
-        cursor = Cursor(engine, prompt_ids, prefix_length)
+        cursor = Cursor(engine, prompt_ids)
         text, used, finish = cursor.generate(budget, pick, stops=[CALL_CLOSE], give_up=not_a_call)
     if finish == "gave_up":
         return [], used

@@ -165,7 +165,7 @@ def test_auto_choice_returns_a_call_the_model_writes(claude, gpt, monkeypatch):
 def test_the_tools_prompt_is_cached_across_requests(claude):
     """The system message listing the tools is computed once; a cached start gives the same call."""
     engine = llm_server.get_server().engine
-    engine.tools_prefix_cache = None
+    engine.prefix_cache.entries.clear()
 
     def call():
         reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY,
@@ -173,8 +173,9 @@ def test_the_tools_prompt_is_cached_across_requests(claude):
         return reply.content[0].name, reply.content[0].input
 
     cold = call()
-    assert engine.tools_prefix_cache is not None and len(engine.tools_prefix_cache[0]) > 200
+    reused = engine.prefix_cache.reused_tokens
     assert call() == cold
+    assert engine.prefix_cache.reused_tokens - reused > 200  # the tools prompt was not computed again
 
 
 def test_schema_types_shape_the_arguments(claude):

@@ -1,7 +1,8 @@
 """The local model behind the endpoint: SmolLM2-135M-Instruct, its sampler, and text pieces out.
 
-:class:`LocalModel` holds the model and its tokenizer behind a lock (one generation at a
-time) and streams an answer piece by piece, with ``max_tokens`` and stop sequences.
+:class:`LocalModel` holds the model and its tokenizer and streams an answer piece by
+piece, with ``max_tokens`` and stop sequences; its tokens come from the batcher
+(``helpers.llm_server.batching``), which writes those of all running requests at once.
 :func:`pick_token` is the sampler (greedy at temperature 0, else top-k / top-p) and
 :func:`penalize` OpenAI's frequency and presence penalties. Tool calls are decoded on the
 same model by ``helpers.llm_tools``.
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import torch
 
+from helpers.llm_server.batching import Batcher, PrefixCache
 from helpers.local_model import load_smollm2
 
 # Used when a request leaves them out. Real providers choose per-model defaults
@@ -97,10 +99,17 @@ class LocalModel:
         self.context = self.model.config.max_position_embeddings
         end_of_text = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.end_ids = {self.tokenizer.eos_token_id, end_of_text}
-        self.lock = threading.Lock()  # one generation at a time
+        self.lock = threading.Lock()  # one forward pass at a time: the batcher's steps or a tool call's cursor
+        self.prefix_cache = PrefixCache()
+        self.batcher = Batcher(self.model, self.end_ids, self.lock, self.prefix_cache)
         self.text_lock = threading.Lock()  # the fast tokenizer is not safe across threads
         self.closing = threading.Event()
         self.rng = torch.Generator().manual_seed(0)  # reproducible from a fresh start, varied across calls
+
+    def close(self) -> None:
+        """Stop every generation and the batcher's thread."""
+        self.closing.set()
+        self.batcher.close()
 
     def encode(self, messages: list[dict], prefill: str = "") -> list[int]:
         """Token ids of a chat (``[{"role", "content"}]``) ready for the assistant's turn."""
@@ -115,23 +124,6 @@ class LocalModel:
     def text_of(self, ids: list[int]) -> str:
         with self.text_lock:
             return self.tokenizer.decode(ids, skip_special_tokens=True)
-
-    def _sample(self, prompt_ids: list[int], sampling: Sampling, generator: torch.Generator) -> Iterator[int]:
-        """New token ids, one forward pass each, reusing the key/value cache. Holds the lock."""
-        with self.lock, torch.inference_mode():
-            input_ids, cache = torch.tensor([prompt_ids]), None
-            counts = None  # how often each token was generated so far (for the penalties)
-            while True:
-                # logits_to_keep=1: only the last position's logits (the prompt's would cost ~20% more time)
-                output = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                cache = output.past_key_values
-                logits = output.logits[0, -1]
-                if counts is None:
-                    counts = torch.zeros(logits.numel(), dtype=torch.int32)
-                token = pick_token(penalize(logits, counts, sampling), sampling, generator)
-                counts[token] += 1
-                yield token
-                input_ids = torch.tensor([[token]])
 
     def stream(
         self,
@@ -151,12 +143,17 @@ class LocalModel:
         result.input_tokens = len(prompt_ids)
         budget = min(sampling.max_tokens, self.context - len(prompt_ids))
         if reply is None:
-            tokens = self._sample(prompt_ids, sampling, generator or self.rng)
+            generator = generator or self.rng
+
+            def pick(logits: torch.Tensor, counts: torch.Tensor) -> int:
+                return pick_token(penalize(logits, counts, sampling), sampling, generator)
+
+            tokens = self.batcher.generate(prompt_ids, max(budget, 0), pick)
         else:
             tokens = (token for token in [*self.tokens_of(reply), self.tokenizer.eos_token_id])
         new_ids: list[int] = []
         text, sent = "", 0
-        with closing(tokens):  # releases the model's lock as soon as we stop
+        with closing(tokens):  # takes the request out of the batch as soon as we stop
             for token in tokens if budget > 0 else ():
                 if cancelled.is_set() or self.closing.is_set():
                     return

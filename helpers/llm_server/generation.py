@@ -22,7 +22,7 @@ import torch
 from helpers.llm_server.chat import Chat
 from helpers.llm_server.engine import Generation, LocalModel, pick_token
 from helpers.llm_server.schemas import Base64Source, ImageUrl, RequestError, UrlSource
-from helpers.llm_tools import auto_calls, required_call, tools_prefix_length, with_tools_prompt
+from helpers.llm_tools import auto_calls, required_call, with_tools_prompt
 
 CANNOT_SEE = (
     "I can't see images: I am SmolLM2-135M-Instruct, a small text-only model running "
@@ -81,11 +81,10 @@ class Job:
         self.pictures = [decode_image(image) for image in chat.images] if chat.images and handler else []
         seed = chat.sampling.seed  # OpenAI's seed: the same request gives the same samples
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        self.tools_ids, self.tools_prefix = None, 0  # the prompt with the tools listed, when the model may call them
+        self.tools_ids = None  # the prompt with the tools listed, when the model may call them
         if chat.tools and chat.tool_choice != "none" and not chat.prefill:
             tool_messages = with_tools_prompt(chat.messages, chat.tools)
             self.tools_ids = engine.encode(tool_messages)
-            self.tools_prefix = tools_prefix_length(engine, tool_messages, self.tools_ids)  # cached across requests
             if len(self.tools_ids) >= engine.context:
                 raise RequestError(
                     f"prompt with tools is too long: {len(self.tools_ids)} tokens > {engine.context - 1} maximum",
@@ -106,12 +105,12 @@ class Job:
 
         if chat.tool_choice == "any":  # a call is required: written with constrained decoding
             call, used = await asyncio.to_thread(
-                required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick, self.tools_prefix
+                required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick
             )
             calls = [call]
         else:
             calls, used = await asyncio.to_thread(
-                auto_calls, engine, self.tools_ids, chat.tools, budget, pick, self.tools_prefix
+                auto_calls, engine, self.tools_ids, chat.tools, budget, pick
             )
         calls = calls if chat.parallel_tools else calls[:1]
         if calls:

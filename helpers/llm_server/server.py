@@ -93,7 +93,7 @@ class LocalServer:
     def stop(self) -> None:
         """Stop generating, close the server and wait for its thread."""
         if self.engine is not None:
-            self.engine.closing.set()
+            self.engine.close()
         if self.server is not None:
             self.server.should_exit = True
         if self.thread is not None:

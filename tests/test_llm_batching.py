@@ -1,0 +1,107 @@
+"""helpers.llm_server.batching: continuous batching and the prompt-prefix cache, and the sampler's top-k / top-p."""
+
+import threading
+
+import pytest
+import torch
+
+from helpers.llm_server.engine import Generation, LocalModel, Sampling, pick_token
+from helpers.llm_server.batching import PrefixCache, common_length
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FRUITS = [f"Name a fruit that is {colour}." for colour in ("red", "yellow", "green", "purple", "blue", "orange")]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    model = LocalModel()
+    yield model
+    model.close()
+
+
+def answer(engine, question: str, seed: int | None = None, **sampling) -> tuple[str, Generation]:
+    result = Generation()
+    prompt = engine.encode([{"role": "user", "content": question}])
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    text = "".join(engine.stream(prompt, Sampling(**{"max_tokens": 16, "temperature": 0, **sampling}), result,
+                                 threading.Event(), generator=generator))
+    return text, result
+
+
+def test_concurrent_requests_share_steps_and_answer_as_alone(engine):
+    alone = [answer(engine, question)[0] for question in FRUITS]
+    together: dict[int, str] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, answer(engine, FRUITS[i])[0]))
+               for i in range(len(FRUITS))]
+    engine.batcher.largest_batch = 0
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert engine.batcher.largest_batch >= 3  # they ran in one batch, not one after another
+    assert [together[i] for i in range(len(FRUITS))] == alone  # greedy: the same words, padding or not
+    assert not engine.batcher.rows  # every row left the batch
+
+
+def test_each_row_keeps_its_own_budget_and_sampling(engine):
+    results: dict[str, tuple[str, Generation]] = {}
+    jobs = {"short": dict(max_tokens=3), "long": dict(max_tokens=12), "sampled": dict(temperature=1.0, seed=1)}
+
+    def run(name):
+        results[name] = answer(engine, FRUITS[0], **jobs[name])
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results["short"][1].output_tokens == 3 and results["short"][1].finish == "length"
+    assert results["long"][1].output_tokens == 12
+    assert results["long"][0].startswith(results["short"][0])  # the same greedy start, cut earlier
+    assert results["sampled"][0] == answer(engine, FRUITS[0], **jobs["sampled"])[0]  # its own seeded generator
+
+
+def test_a_shared_prefix_is_computed_once_and_gives_the_same_answer(engine):
+    system = "You are the support assistant of a bookshop. " * 20
+    messages = lambda question: [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    engine.prefix_cache.entries.clear()
+    cold = answer_with(engine, messages("Do you sell maps?"))
+    reused = engine.prefix_cache.reused_tokens
+    warm = answer_with(engine, messages("Do you sell maps?"))
+    assert engine.prefix_cache.reused_tokens - reused > 200  # the system prompt was not computed again
+    assert warm == cold
+
+
+def answer_with(engine, messages) -> str:
+    return "".join(engine.stream(engine.encode(messages), Sampling(max_tokens=8, temperature=0), Generation(),
+                                 threading.Event()))
+
+
+def test_prefix_cache_lookup_and_eviction():
+    def states(length):  # one layer, one row: keys and values that say their position
+        positions = torch.arange(length, dtype=torch.float32).view(1, 1, length, 1)
+        return [(positions.clone(), positions.clone())]
+
+    from transformers import DynamicCache
+
+    cache = PrefixCache(max_tokens=10)
+    cache.store([1, 2, 3, 4, 5, 6], DynamicCache(ddp_cache_data=states(6)))
+    found, length = cache.lookup([1, 2, 3, 9])
+    assert length == 3 and found.layers[0].keys.shape[2] == 3
+    found, length = cache.lookup([1, 2, 3, 4, 5, 6])
+    assert length == 5  # never the whole prompt: its last token must be computed for the next logits
+    assert cache.lookup([7, 8])[1] == 0 and cache.lookup([7, 8])[0] is None
+    cache.store([7, 8, 9, 10, 11], DynamicCache(ddp_cache_data=states(5)))  # 6 + 5 > 10: the oldest goes
+    assert list(cache.entries) == [(7, 8, 9, 10, 11)]
+    assert common_length([1, 2, 3], (1, 2, 4)) == 2 and common_length([], (1,)) == 0
+
+
+def test_top_k_and_top_p_keep_only_the_best_tokens():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    draws = lambda sampling: {pick_token(logits, sampling, torch.Generator().manual_seed(seed)) for seed in range(200)}
+    assert draws(Sampling(max_tokens=1, temperature=1.0)) == {0, 1, 2, 3}
+    assert draws(Sampling(max_tokens=1, temperature=1.0, top_k=2)) == {0, 1}
+    assert draws(Sampling(max_tokens=1, temperature=1.0, top_p=0.7)) == {0, 1}  # 0.5 + 0.3 reach 0.7
+    assert draws(Sampling(max_tokens=1, temperature=1.0, top_p=0.4)) == {0}
+    assert draws(Sampling(max_tokens=1, temperature=0.0)) == {0}
