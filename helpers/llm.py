@@ -13,8 +13,9 @@ an interactive session) you get the official SDK client of the real API.
 Without a key you get the *same SDK class* pointed at a server on 127.0.0.1
 that answers with SmolLM2-135M-Instruct (``helpers.llm_server``): the code
 you write is the code you would run against the real API, offline and free.
-The local model decodes greedily unless you pass a ``temperature``, so its
-answers are reproducible; it cannot see images, and it calls tools (``tools=``,
+The local model samples at temperature 1 unless you pass one, as the real APIs
+do; ``**greedy_if_local(client)`` asks it for greedy, reproducible answers (and
+leaves the real models, which refuse a temperature, alone). It cannot see images, and it calls tools (``tools=``,
 without streaming) in SmolLM2's own format, unreliably: see ``helpers.llm_tools``.
 
 Model ids live in ``helpers.models``, once: change them there when a provider retires a model.
@@ -133,6 +134,21 @@ def is_local(client) -> bool:
     Another server on localhost (your own vLLM or Ollama, with a key) counts as a real API."""
     url = urlparse(str(client.base_url))
     return f"{url.scheme}://{url.netloc}" in _local_base_urls
+
+
+def greedy_if_local(client) -> dict:
+    """Temperature 0 for the local model, nothing for a real API: ``create(..., **greedy_if_local(client))``.
+
+    SmolLM2 wanders when it samples, and the notebooks test its answers, so they ask it
+    to decode greedily. The course's real models answer 400 to a temperature
+    (``helpers.models``): they get the request as written. The anthropic SDK (2.x) has no
+    ``temperature`` argument any more, so for it the field goes in ``extra_body``.
+    """
+    if not is_local(client):
+        return {}
+    if isinstance(client, (anthropic.Anthropic, anthropic.AsyncAnthropic)):
+        return {"extra_body": {"temperature": 0}}
+    return {"temperature": 0}
 
 
 def default_model(client) -> str:

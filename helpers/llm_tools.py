@@ -281,7 +281,7 @@ def _value(cursor: Cursor, schema: dict, budget: int, pick) -> tuple[Any, int]:
 
 
 def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | None, budget: int, pick):
-    """One call written with constrained decoding; returns (call, output tokens).
+    """One call written with constrained decoding; returns (call, output tokens, whether ``budget`` cut it).
 
     The name is ``name`` or the declared tool the model prefers; the keys
     follow the schema, the model writes each value. The fixed parts are fed in
@@ -312,7 +312,7 @@ def required_call(engine, prompt_ids: list[int], tools: list[Tool], name: str | 
             if value is not None:
                 arguments[key] = value
     call = {"name": name, "arguments": arguments}
-    return call, len(engine.tokens_of(call_text([call])))
+    return call, len(engine.tokens_of(call_text([call]))), used >= budget
 
 
 def auto_calls(engine, prompt_ids: list[int], tools: list[Tool], budget: int, pick) -> tuple[list[dict], int]:

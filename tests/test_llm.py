@@ -18,7 +18,7 @@ from helpers import llm
 from helpers import llm_server
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-GREEDY = {"temperature": 0}  # the anthropic SDK has no temperature argument: send it in extra_body
+GREEDY = {"temperature": 0}  # the anthropic SDK (2.x) has no temperature argument: send it in extra_body
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -47,11 +47,13 @@ def png_base64(size=(8, 6), color="red") -> str:
 
 def ask_claude(client, content, max_tokens=20, **kwargs):
     messages = [{"role": "user", "content": content}]
+    kwargs.setdefault("extra_body", {"temperature": 0})  # greedy: the answers are asserted
     return client.messages.create(model=llm.LOCAL_MODEL, max_tokens=max_tokens, messages=messages, **kwargs)
 
 
 def ask_gpt(client, content, max_tokens=20, **kwargs):
     messages = [{"role": "user", "content": content}]
+    kwargs.setdefault("temperature", 0)  # greedy: the answers are asserted
     return client.chat.completions.create(
         model=llm.LOCAL_MODEL, max_tokens=max_tokens, messages=messages, **kwargs
     )
@@ -62,7 +64,7 @@ def ask_gpt(client, content, max_tokens=20, **kwargs):
 
 def test_anthropic_plain(claude):
     assert llm.is_local(claude) and llm.default_model(claude) == llm.LOCAL_MODEL
-    reply = claude.messages.create(model=llm.default_model(claude), max_tokens=20, messages=QUESTION)
+    reply = claude.messages.create(model=llm.default_model(claude), extra_body=GREEDY, max_tokens=20, messages=QUESTION)
     assert "Paris" in reply.content[0].text and llm.reply_text(reply) == reply.content[0].text
     assert reply.stop_reason == "end_turn" and reply.model == llm.LOCAL_MODEL
     assert reply.usage.input_tokens > 10 and 0 < reply.usage.output_tokens <= 20
@@ -70,7 +72,7 @@ def test_anthropic_plain(claude):
 
 def test_openai_plain(gpt):
     model = llm.default_model(gpt)
-    reply = gpt.chat.completions.create(model=model, max_completion_tokens=20, messages=QUESTION)
+    reply = gpt.chat.completions.create(model=model, temperature=0, max_completion_tokens=20, messages=QUESTION)
     answer = reply.choices[0].message.content
     assert "Paris" in answer and llm.reply_text(reply) == answer
     assert reply.choices[0].finish_reason == "stop"
@@ -79,7 +81,7 @@ def test_openai_plain(gpt):
 
 
 def test_anthropic_streaming(claude):
-    with claude.messages.stream(model=llm.LOCAL_MODEL, max_tokens=20, messages=QUESTION) as stream:
+    with claude.messages.stream(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=20, messages=QUESTION) as stream:
         types = [event.type for event in stream if event.type != "text"]  # "text": the SDK's own extra events
         final = stream.get_final_message()
     assert types[:2] == ["message_start", "content_block_start"] and "content_block_delta" in types
@@ -90,7 +92,7 @@ def test_anthropic_streaming(claude):
 
 def test_openai_streaming(gpt):
     stream = gpt.chat.completions.create(
-        model=llm.LOCAL_MODEL, max_tokens=20, messages=QUESTION, stream=True,
+        model=llm.LOCAL_MODEL, temperature=0, max_tokens=20, messages=QUESTION, stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -143,8 +145,8 @@ def test_async_clients(server):
         gpt = llm.openai_client(local=True, asynchronous=True)
         assert llm.default_model(claude) == llm.default_model(gpt) == llm.LOCAL_MODEL
         return await asyncio.gather(
-            claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=2, messages=QUESTION),
-            gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=2, messages=QUESTION),
+            claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=2, messages=QUESTION),
+            gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=2, messages=QUESTION),
         )
 
     claude_reply, gpt_reply = asyncio.run(ask_both())  # max_tokens=2 cuts both answers short
@@ -254,7 +256,7 @@ def test_server_survives_a_client_leaving_mid_stream(server, claude, gpt):
         pass
     stream.close()  # hang up after three chunks
     messages = [{"role": "user", "content": story}]
-    with claude.messages.stream(model=llm.LOCAL_MODEL, max_tokens=400, messages=messages) as events:
+    with claude.messages.stream(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=400, messages=messages) as events:
         for _ in zip(range(3), events.text_stream):
             pass  # leaving the block closes the connection
     started = time.monotonic()

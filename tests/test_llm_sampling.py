@@ -49,7 +49,7 @@ def test_penalty_changes_the_greedy_choice():
 def test_penalties_reduce_repetition_through_the_sdk(gpt):
     def poem(**penalties) -> str:
         reply = gpt.chat.completions.create(
-            model=llm.LOCAL_MODEL, messages=[{"role": "user", "content": POEM}], max_tokens=32, **penalties
+            model=llm.LOCAL_MODEL, temperature=0, messages=[{"role": "user", "content": POEM}], max_tokens=32, **penalties
         )
         return reply.choices[0].message.content
 
@@ -63,5 +63,5 @@ def test_penalties_reduce_repetition_through_the_sdk(gpt):
 def test_out_of_range_penalty_is_a_bad_request(gpt, name):
     with pytest.raises(openai.BadRequestError, match=name):
         gpt.chat.completions.create(
-            model=llm.LOCAL_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=2, **{name: 2.5}
+            model=llm.LOCAL_MODEL, temperature=0, messages=[{"role": "user", "content": "Hi"}], max_tokens=2, **{name: 2.5}
         )

@@ -34,6 +34,8 @@ TOOLS = [Tool(t["name"], t["description"], t["input_schema"]) for t in ANTHROPIC
 MULTIPLY = [{"role": "user", "content": "What is 37 * 48?"}]
 
 
+GREEDY = {"temperature": 0}  # the answers are asserted; the anthropic SDK (2.x) takes it in extra_body
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -100,7 +102,7 @@ def test_tool_declarations_are_checked():
 
 
 def test_anthropic_required_call_then_result(claude):
-    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY,
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=MULTIPLY,
                                    tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
     assert reply.stop_reason == "tool_use" and [block.type for block in reply.content] == ["tool_use"]
     call = reply.content[0]
@@ -110,12 +112,12 @@ def test_anthropic_required_call_then_result(claude):
         {"role": "assistant", "content": reply.content},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "1776"}]},
     ]
-    final = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=30, messages=history, tools=ANTHROPIC_TOOLS)
+    final = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=30, messages=history, tools=ANTHROPIC_TOOLS)
     assert final.stop_reason == "end_turn" and "1776" in llm.reply_text(final)
 
 
 def test_openai_required_call_then_result(gpt):
-    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY,
+    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=40, messages=MULTIPLY,
                                         tools=OPENAI_TOOLS, tool_choice="required")
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
@@ -126,18 +128,18 @@ def test_openai_required_call_then_result(gpt):
         choice.message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": "1776"},
     ]
-    final = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=30, messages=history, tools=OPENAI_TOOLS)
+    final = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=30, messages=history, tools=OPENAI_TOOLS)
     assert final.choices[0].finish_reason == "stop" and "1776" in final.choices[0].message.content
 
 
 def test_a_named_tool_is_the_one_called(claude, gpt):
     question = [{"role": "user", "content": "Find what the notes say about FID."}]
-    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=30, messages=question, tools=ANTHROPIC_TOOLS,
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=30, messages=question, tools=ANTHROPIC_TOOLS,
                                    tool_choice={"type": "tool", "name": "search_notes"})
     assert reply.content[0].name == "search_notes"
     assert set(reply.content[0].input) == {"query"} and isinstance(reply.content[0].input["query"], str)
     named = {"type": "function", "function": {"name": "calculator"}}
-    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=30, messages=MULTIPLY,
+    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=30, messages=MULTIPLY,
                                         tools=OPENAI_TOOLS, tool_choice=named)
     assert reply.choices[0].message.tool_calls[0].function.name == "calculator"
 
@@ -145,9 +147,9 @@ def test_a_named_tool_is_the_one_called(claude, gpt):
 def test_auto_choice_falls_back_to_a_plain_answer(claude, gpt):
     """SmolLM2-135M does not start a call here: the answer is text, as without tools."""
     question = [{"role": "user", "content": "What is the capital of France?"}]
-    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=12, messages=question, tools=ANTHROPIC_TOOLS)
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=12, messages=question, tools=ANTHROPIC_TOOLS)
     assert reply.stop_reason in ("end_turn", "max_tokens") and "Paris" in llm.reply_text(reply)
-    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=12, messages=question,
+    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=12, messages=question,
                                         tools=OPENAI_TOOLS, tool_choice="none")
     assert reply.choices[0].message.tool_calls is None and "Paris" in reply.choices[0].message.content
 
@@ -156,9 +158,9 @@ def test_auto_choice_returns_a_call_the_model_writes(claude, gpt, monkeypatch):
     """When the model writes a valid <tool_call> on its own, both SDKs receive it as a tool call."""
     written = '<tool_call>[{"name": "calculator", "arguments": {"expression": "2 + 2"}}]'
     monkeypatch.setattr(llm_tools.Cursor, "generate", lambda self, *args, **kwargs: (written, 20, "stop_sequence"))
-    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY, tools=ANTHROPIC_TOOLS)
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=MULTIPLY, tools=ANTHROPIC_TOOLS)
     assert reply.stop_reason == "tool_use" and reply.content[0].input == {"expression": "2 + 2"}
-    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY, tools=OPENAI_TOOLS)
+    reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=40, messages=MULTIPLY, tools=OPENAI_TOOLS)
     assert reply.choices[0].finish_reason == "tool_calls"
 
 
@@ -168,7 +170,7 @@ def test_the_tools_prompt_is_cached_across_requests(claude):
     engine.prefix_cache.entries.clear()
 
     def call():
-        reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=MULTIPLY,
+        reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=MULTIPLY,
                                        tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
         return reply.content[0].name, reply.content[0].input
 
@@ -185,7 +187,7 @@ def test_schema_types_shape_the_arguments(claude):
                        "day": {"type": "string", "enum": ["monday", "tuesday"]}},
         "required": ["hour", "loud", "day"]}}
     question = [{"role": "user", "content": "Wake me at 7 on Tuesday, loudly."}]
-    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=question, tools=[tool],
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=question, tools=[tool],
                                    tool_choice={"type": "any"})
     arguments = reply.content[0].input
     assert set(arguments) == {"hour", "loud", "day"}

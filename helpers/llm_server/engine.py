@@ -20,13 +20,17 @@ import torch
 from helpers.llm_server.batching import Batcher, PrefixCache
 from helpers.local_model import load_smollm2
 
-# Used when a request leaves them out. Real providers choose per-model defaults
-# too; this one decodes greedily, so that answers are reproducible (notebooks are
-# tested) and SmolLM2 stays on topic: at temperature 1 it rambles, and even at
-# 0.2 it names Paris as France's capital only 3 times in 4. Pass a temperature
-# to sample.
-DEFAULT_TEMPERATURE = 0.0
+# Used when a request leaves them out: as both real APIs, temperature 1 (sampled).
+# SmolLM2 rambles at 1 and even at 0.2 names Paris as France's capital only 3 times
+# in 4, so the notebooks pass temperature 0 to the local model, where they want a
+# reproducible answer (helpers.llm.greedy_if_local).
+DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
+
+
+# SmolLM2's tool-use tags: in a text answer the model has left its turn when it writes one, so the
+# answer ends there (end_turn / stop) and the tag never reaches the client.
+CONTROL_TAGS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
 
 
 @dataclass
@@ -162,12 +166,16 @@ class LocalModel:
                     break
                 new_ids.append(token)
                 text = self.text_of(new_ids)
-                hits = [(text.find(stop), stop) for stop in sampling.stop if stop in text]
+                hits = [(text.find(stop), stop) for stop in sampling.stop + CONTROL_TAGS if stop in text]
                 if hits:
-                    cut, result.stop_sequence = min(hits)
-                    text, result.finish = text[:cut], "stop_sequence"
+                    cut, stop = min(hits)
+                    text = text[:cut]
+                    if stop in sampling.stop:
+                        result.finish, result.stop_sequence = "stop_sequence", stop
+                    else:
+                        result.finish = "stop"
                     break
-                ready = len(text) - held_back(text, sampling.stop)
+                ready = len(text) - held_back(text, sampling.stop + CONTROL_TAGS)
                 if ready > sent:
                     yield text[sent:ready]
                     sent = ready

@@ -47,8 +47,15 @@ def register_vision_handler(handler: VisionHandler | None) -> None:
     _vision_handler = handler
 
 
+MAX_IMAGE_PIXELS = 8000 * 8000  # the Anthropic API's largest image side, squared
+
+
 def decode_image(url_or_source: ImageUrl | Base64Source | UrlSource):
-    """A PIL image from base64 data or a data: URL. Web URLs cannot be fetched offline."""
+    """A PIL image from base64 data or a data: URL. Web URLs cannot be fetched offline.
+
+    The size in the image's header is checked before its pixels are decoded: a small
+    file that would decode to a huge picture (a decompression bomb) is refused.
+    """
     from PIL import Image
 
     if isinstance(url_or_source, Base64Source):
@@ -59,8 +66,10 @@ def decode_image(url_or_source: ImageUrl | Base64Source | UrlSource):
         raise RequestError("The local server is offline: send images as base64 data, not as web URLs.")
     try:
         image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise RequestError(f"Image is {image.width}x{image.height} pixels: at most 8000x8000 are accepted.")
         image.load()
-    except (binascii.Error, OSError, ValueError) as error:
+    except (binascii.Error, OSError, ValueError, Image.DecompressionBombError) as error:
         raise RequestError(f"Could not process image: {error}") from None
     return image
 
@@ -104,7 +113,7 @@ class Job:
             return pick_token(logits, chat.sampling, generator)
 
         if chat.tool_choice == "any":  # a call is required: written with constrained decoding
-            call, used = await asyncio.to_thread(
+            call, used, cut = await asyncio.to_thread(
                 required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick
             )
             calls = [call]
@@ -112,9 +121,11 @@ class Job:
             calls, used = await asyncio.to_thread(
                 auto_calls, engine, self.tools_ids, chat.tools, budget, pick
             )
+            cut = False
         calls = calls if chat.parallel_tools else calls[:1]
-        if calls:
-            result.input_tokens, result.output_tokens, result.finish = len(self.tools_ids), used, "tool_use"
+        if calls:  # a required call cut by max_tokens ends as max_tokens, as in the real APIs
+            result.input_tokens, result.output_tokens = len(self.tools_ids), used
+            result.finish = "length" if cut else "tool_use"
         return calls
 
     def pieces(self, result: Generation, cancelled: threading.Event) -> Iterator[str]:
@@ -127,7 +138,10 @@ class Job:
             else:
                 reply = CANNOT_SEE
         sampling = self.chat.sampling
-        yield from self.engine.stream(self.prompt_ids, sampling, result, cancelled, reply, self.generator)
+        # With tools declared and no call made, the answer is written with the tools in context, as the first
+        # try was (and billed so: input tokens include the tools, as count_tokens says).
+        prompt = self.tools_ids or self.prompt_ids
+        yield from self.engine.stream(prompt, sampling, result, cancelled, reply, self.generator)
 
     async def run(self, result: Generation) -> AsyncIterator[str]:
         """The pieces, produced in a thread; leaving early (client gone) cancels the generation."""

@@ -30,13 +30,17 @@ class RequestError(Exception):
 
 
 class Strict(BaseModel):
-    # strict: "20" is not an int; extra fields (metadata, cache_control...) are ignored
-    model_config = ConfigDict(strict=True, extra="allow")
+    # strict: "20" is not an int; a field the server does not know is refused (400), never silently ignored
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+CacheControl = dict[str, Any] | None  # Anthropic prompt caching: accepted; the prefix cache is automatic here
 
 
 class TextBlock(Strict):
     type: Literal["text"]
     text: str
+    cache_control: CacheControl = None
 
 
 class Base64Source(Strict):
@@ -53,6 +57,7 @@ class UrlSource(Strict):
 class ImageBlock(Strict):
     type: Literal["image"]
     source: Annotated[Union[Base64Source, UrlSource], Field(discriminator="type")]
+    cache_control: CacheControl = None
 
 
 class ToolUseBlock(Strict):
@@ -60,6 +65,7 @@ class ToolUseBlock(Strict):
     id: str
     name: str
     input: dict[str, Any]
+    cache_control: CacheControl = None
 
 
 class ToolResultBlock(Strict):
@@ -67,6 +73,7 @@ class ToolResultBlock(Strict):
     tool_use_id: str
     content: str | list[TextBlock] | None = None
     is_error: bool = False
+    cache_control: CacheControl = None
 
 
 AnthropicBlock = Annotated[Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock], Field(discriminator="type")]
@@ -81,6 +88,7 @@ class AnthropicTool(Strict):
     name: str
     description: str = ""
     input_schema: dict[str, Any]
+    cache_control: CacheControl = None
 
 
 class AnthropicToolChoice(Strict):
@@ -91,7 +99,7 @@ class AnthropicToolChoice(Strict):
 
 class AnthropicRequest(Strict):
     model: str
-    max_tokens: int = Field(ge=0)
+    max_tokens: int = Field(ge=1)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
     temperature: float | None = Field(None, ge=0, le=1)
@@ -101,10 +109,12 @@ class AnthropicRequest(Strict):
     stream: bool = False
     tools: list[AnthropicTool] | None = None
     tool_choice: AnthropicToolChoice | None = None
+    metadata: dict[str, Any] | None = None  # user_id: accepted, not used
+    service_tier: str | None = None
 
 
 class AnthropicCountRequest(AnthropicRequest):
-    max_tokens: int | None = Field(None, ge=0)  # not needed to count
+    max_tokens: int | None = Field(None, ge=1)  # not needed to count
 
 
 class ImageUrl(Strict):
@@ -132,6 +142,11 @@ class OpenAIMessage(Strict):
     content: str | list[Annotated[Union[TextBlock, ImageUrlPart], Field(discriminator="type")]] | None = None
     tool_calls: list[ToolCall] | None = None  # assistant
     tool_call_id: str | None = None  # tool
+    name: str | None = None
+    refusal: str | None = None  # an assistant message sent back as the SDK returned it
+    annotations: list | None = None
+    audio: dict | None = None
+    function_call: dict | None = None
 
 
 class FunctionDefinition(Strict):
@@ -175,6 +190,11 @@ class OpenAIRequest(Strict):
     tools: list[OpenAITool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    user: str | None = None  # accepted, not used
+    safety_identifier: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
 
 
 def capped(max_tokens: int) -> int:
@@ -187,9 +207,15 @@ def parse(schema: type[Strict], body: bytes) -> Any:
     try:
         request = schema.model_validate_json(body)
     except ValidationError as error:
-        problem = max(error.errors(include_url=False), key=lambda e: len(e["loc"]))
-        # drop pydantic's union labels ("str", "list[...]") from the location
+        problems = error.errors(include_url=False)
+        unknown = [problem for problem in problems if problem["type"] == "extra_forbidden"]
+        problem = unknown[0] if unknown else max(problems, key=lambda e: len(e["loc"]))
+        # drop pydantic's union labels ("str", "list[...]", "function-after...") from the location
         where = ".".join(str(p) for p in problem["loc"] if not str(p).endswith("]") and p != "str")
+        if unknown:
+            raise RequestError(
+                f"{where}: the local server (SmolLM2) does not support this field. Remove it, or set an API key "
+                "to use the real API.", param=where)
         raise RequestError(f"{where}: {problem['msg']}" if where else problem["msg"], param=where or None)
     if getattr(request, "tools", None) and request.stream:
         raise RequestError(

@@ -7,35 +7,84 @@ a free port of 127.0.0.1; :func:`get_stand_in` starts the stand-in for the real 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import socket
 import threading
 import time
+from typing import Awaitable
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from helpers.llm_server import schemas
-from helpers.llm_server.anthropic_routes import anthropic_count_tokens, anthropic_messages
+from helpers.llm_server.anthropic_routes import anthropic_count_tokens, anthropic_error, anthropic_messages
 from helpers.llm_server.engine import LocalModel
-from helpers.llm_server.openai_routes import openai_chat_completions
+from helpers.llm_server.openai_routes import openai_chat_completions, openai_error
+from helpers.llm_server.schemas import RequestError
 from helpers.local_model import LOCAL_MODEL
+
+
+MAX_BODY_BYTES = 32 * 2**20  # as the Anthropic API's 32 MB request limit
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused (413) past ``MAX_BODY_BYTES`` before it is all in memory."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+async def unless_client_leaves(request: Request, answer: Awaitable):
+    """Await ``answer``; if the client hangs up first, cancel it (its generation leaves the batch)."""
+    task = asyncio.ensure_future(answer)
+    while not task.done():
+        await asyncio.wait([task], timeout=0.1)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            return Response(status_code=499)  # nobody reads it: the client is gone
+    return task.result()
+
+
+def api_error(path: str, error: RequestError) -> JSONResponse:
+    """An error in the shape of the API that ``path`` belongs to."""
+    return anthropic_error(error) if path.startswith("/v1/messages") else openai_error(error)
 
 
 def create_app(engine: LocalModel) -> FastAPI:
     app = FastAPI(title="Local LLM API (SmolLM2-135M-Instruct)")
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, _: BodyTooLarge):
+        message = f"request body is larger than {MAX_BODY_BYTES // 2**20} MB: send smaller images or fewer of them."
+        return api_error(request.url.path, RequestError(message, status=413, code="request_too_large"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception):
+        message = f"The local server failed: {type(error).__name__}: {error}"
+        return api_error(request.url.path, RequestError(message, status=500))
+
     @app.post("/v1/messages")
     async def messages(request: Request):
-        return await anthropic_messages(engine, await request.body())
+        return await unless_client_leaves(request, anthropic_messages(engine, await read_body(request)))
 
     @app.post("/v1/messages/count_tokens")
     async def count_tokens(request: Request):
-        return await anthropic_count_tokens(engine, await request.body())
+        return await anthropic_count_tokens(engine, await read_body(request))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
-        return await openai_chat_completions(engine, await request.body())
+        return await unless_client_leaves(request, openai_chat_completions(engine, await read_body(request)))
 
     @app.get("/v1/models")
     async def models(request: Request):
