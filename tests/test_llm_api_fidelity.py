@@ -40,7 +40,7 @@ def gpt(server):
     return llm.openai_client(local=True)
 
 
-@pytest.mark.parametrize("field", [{"response_format": {"type": "json_object"}}, {"logprobs": True},
+@pytest.mark.parametrize("field", [{"top_logprobs": 2}, {"logprobs": True},
                                    {"logit_bias": {"15": 5}}, {"reasoning_effort": "low"}])
 def test_openai_unsupported_fields_are_refused(gpt, field):
     with pytest.raises(openai.BadRequestError, match="does not support this field") as caught:
@@ -177,3 +177,46 @@ def test_control_tags_end_the_text_and_never_reach_it(server):
                                  generation.threading.Event(), reply=reply))
     assert text == "The weather is fine." and result.finish == "stop" and result.stop_sequence is None
 
+
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+          "required": ["name", "age"], "additionalProperties": False}
+ADA = [{"role": "user", "content": "Ada Lovelace died at 36. Describe her as JSON."}]
+
+
+def test_openai_structured_outputs_follow_the_schema(gpt):
+    import json
+
+    from pydantic import BaseModel
+
+    reply = gpt.chat.completions.create(
+        model=llm.LOCAL_MODEL, max_tokens=40, temperature=0, messages=ADA,
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}})
+    person = json.loads(reply.choices[0].message.content)
+    assert set(person) == {"name", "age"} and isinstance(person["age"], int)
+    assert list(person) == ["name", "age"]  # in the schema's order
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    parsed = gpt.chat.completions.parse(model=llm.LOCAL_MODEL, max_tokens=40, temperature=0, messages=ADA,
+                                        response_format=Person).choices[0].message.parsed
+    assert isinstance(parsed, Person)
+    free = gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=40, temperature=0, messages=ADA)
+    with pytest.raises(ValueError):  # without the schema, the small model's answer is not JSON
+        json.loads(free.choices[0].message.content)
+
+
+def test_anthropic_structured_outputs_follow_the_schema(claude):
+    import json
+
+    reply = claude.messages.create(model=llm.LOCAL_MODEL, max_tokens=40, messages=ADA, extra_body=GREEDY,
+                                   output_config={"format": {"type": "json_schema", "schema": PERSON}})
+    assert set(json.loads(reply.content[0].text)) == {"name", "age"} and reply.stop_reason == "end_turn"
+
+
+def test_a_schema_that_cannot_be_used_is_a_400(gpt):
+    broken = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "no-such-type"}}}
+    with pytest.raises(openai.BadRequestError, match="JSON schema"):
+        gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=5, messages=ADA, response_format=broken)

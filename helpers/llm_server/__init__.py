@@ -14,21 +14,24 @@ Tool use works without streaming (Anthropic ``tools``/``tool_choice`` with
 ``tool_calls`` and ``tool`` messages), in SmolLM2's own function-calling format
 (``helpers.llm_tools``; a 135M model is an unreliable tool caller: chapter 09
 measures it). Streaming (server-sent events), ``system``, ``max_tokens``, ``temperature``
-(0 = greedy, also the default here), ``top_p``, ``top_k``, stop sequences,
-OpenAI's ``seed``, ``frequency_penalty`` and ``presence_penalty``, usage counts
-and finish reasons work as in the real APIs; bad requests get each API's error JSON and
-status code, so the SDKs raise their usual exceptions. The model cannot see:
-image blocks get an honest reply, unless a vision handler was registered
-(:func:`register_vision_handler`).
+(1 by default, as the real APIs; 0 = greedy), ``top_p``, ``top_k``, stop sequences,
+OpenAI's ``seed``, ``frequency_penalty`` and ``presence_penalty``, structured outputs
+(OpenAI ``response_format``, Anthropic ``output_config.format``: ``structured``), usage
+counts and finish reasons work as in the real APIs; bad requests, fields it does not
+support, bodies over 32 MB and failures get each API's error JSON and status code, so
+the SDKs raise their usual exceptions. The model cannot see: image blocks get an
+honest reply, unless a vision handler was registered (:func:`register_vision_handler`).
 
 The server runs in a background thread of the current process (one per
-process), on a free port of 127.0.0.1. Requests are generated one at a time
-(a lock around the model); a client that disconnects mid-stream stops its
-generation.
+process), on a free port of 127.0.0.1. Concurrent requests are decoded together
+and repeated prompt prefixes are not recomputed (``batching``); a client that
+disconnects stops its generation, streamed or not.
 
 The parts, each in its own module:
 
 - ``engine``: the model, its sampler and penalties, text pieces out (``LocalModel``);
+- ``batching``: continuous batching of the running requests and the prompt-prefix cache;
+- ``structured``: JSON-schema answers by constrained decoding (xgrammar);
 - ``schemas``: the request bodies both APIs accept, their validation, the model ids served;
 - ``chat``: either API's request turned into messages for the chat template, and sampling;
 - ``generation``: one request's generation in a worker thread, tool calls, images;

@@ -15,6 +15,7 @@ from helpers.llm_server.schemas import (
     AnthropicRequest, ImageBlock, NamedToolChoice, OpenAIRequest, RequestError, TextBlock, ToolResultBlock,
     ToolUseBlock, capped,
 )
+from helpers.llm_server.structured import ANY_OBJECT, schema_text
 from helpers.llm_tools import Tool, arguments_of, call_text, check_tool, pairing_problem, result_text
 
 DEFAULT_MAX_TOKENS = 512  # OpenAI's max_tokens is optional; keep runaway answers short
@@ -104,6 +105,8 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
         top_p=DEFAULT_TOP_P if request.top_p is None else request.top_p,
         top_k=request.top_k,
         stop=[s for s in request.stop_sequences or [] if s],
+        json_schema=schema_text(request.output_config.format.schema_)
+        if request.output_config and request.output_config.format else None,
     )
     chat = finish_chat(messages, images, sampling, prefill)
     choice = request.tool_choice
@@ -113,6 +116,15 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
     if choice and choice.type == "tool" and not name:
         raise RequestError("tool_choice.name: required when tool_choice.type is 'tool'.", param="tool_choice")
     return add_tools(chat, tools, kind, name, not (choice and choice.disable_parallel_tool_use))
+
+
+def openai_json_schema(response_format) -> str | None:
+    """The schema an answer must follow under OpenAI's ``response_format`` (JSON text), or None for free text."""
+    if response_format is None or response_format.type == "text":
+        return None
+    if response_format.type == "json_object":
+        return schema_text(ANY_OBJECT)
+    return schema_text(response_format.json_schema.schema_ or ANY_OBJECT)
 
 
 def openai_chat(request: OpenAIRequest) -> Chat:
@@ -151,6 +163,7 @@ def openai_chat(request: OpenAIRequest) -> Chat:
         seed=request.seed,
         frequency_penalty=request.frequency_penalty or 0.0,
         presence_penalty=request.presence_penalty or 0.0,
+        json_schema=openai_json_schema(request.response_format),
     )
     chat = finish_chat(messages, images, sampling)
     tools = [Tool(t.function.name, t.function.description, t.function.parameters) for t in request.tools or []]

@@ -18,6 +18,7 @@ from typing import Iterator
 import torch
 
 from helpers.llm_server.batching import Batcher, PrefixCache
+from helpers.llm_server.structured import JsonGrammars
 from helpers.local_model import load_smollm2
 
 # Used when a request leaves them out: as both real APIs, temperature 1 (sampled).
@@ -43,6 +44,7 @@ class Sampling:
     seed: int | None = None
     frequency_penalty: float = 0.0  # OpenAI: minus this for each time a token already appeared
     presence_penalty: float = 0.0  # OpenAI: minus this once for any token that already appeared
+    json_schema: str | None = None  # structured output: the JSON schema (as JSON text) the answer follows
 
 
 @dataclass
@@ -104,6 +106,7 @@ class LocalModel:
         end_of_text = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.end_ids = {self.tokenizer.eos_token_id, end_of_text}
         self.lock = threading.Lock()  # one forward pass at a time: the batcher's steps or a tool call's cursor
+        self.json_grammars = JsonGrammars(self.tokenizer, self.model.config.vocab_size)
         self.prefix_cache = PrefixCache()
         self.batcher = Batcher(self.model, self.end_ids, self.lock, self.prefix_cache)
         self.text_lock = threading.Lock()  # the fast tokenizer is not safe across threads
@@ -148,9 +151,15 @@ class LocalModel:
         budget = min(sampling.max_tokens, self.context - len(prompt_ids))
         if reply is None:
             generator = generator or self.rng
+            constraint = self.json_grammars.constraint(sampling.json_schema) if sampling.json_schema else None
 
             def pick(logits: torch.Tensor, counts: torch.Tensor) -> int:
-                return pick_token(penalize(logits, counts, sampling), sampling, generator)
+                if constraint is not None:  # only tokens that keep the answer valid JSON of the schema
+                    logits = constraint.allowed(logits)
+                token = pick_token(penalize(logits, counts, sampling), sampling, generator)
+                if constraint is not None:
+                    constraint.accept(token)
+                return token
 
             tokens = self.batcher.generate(prompt_ids, max(budget, 0), pick)
         else:

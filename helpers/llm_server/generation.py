@@ -86,6 +86,8 @@ class Job:
                 param="messages",
                 code="context_length_exceeded",
             )
+        if chat.sampling.json_schema:
+            engine.json_grammars.compile(chat.sampling.json_schema)  # a schema it cannot use: 400 now, not later
         handler = _vision_handler
         self.pictures = [decode_image(image) for image in chat.images] if chat.images and handler else []
         seed = chat.sampling.seed  # OpenAI's seed: the same request gives the same samples

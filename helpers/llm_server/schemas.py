@@ -97,6 +97,15 @@ class AnthropicToolChoice(Strict):
     disable_parallel_tool_use: bool = False
 
 
+class JsonOutputFormat(Strict):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(Strict):
+    format: JsonOutputFormat | None = None
+
+
 class AnthropicRequest(Strict):
     model: str
     max_tokens: int = Field(ge=1)
@@ -111,6 +120,7 @@ class AnthropicRequest(Strict):
     tool_choice: AnthropicToolChoice | None = None
     metadata: dict[str, Any] | None = None  # user_id: accepted, not used
     service_tier: str | None = None
+    output_config: OutputConfig | None = None  # structured outputs (helpers.llm_server.structured)
 
 
 class AnthropicCountRequest(AnthropicRequest):
@@ -173,6 +183,29 @@ class StreamOptions(Strict):
     include_usage: bool = False
 
 
+class JsonSchemaSpec(Strict):
+    name: str
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class TextFormat(Strict):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaFormat(Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[Union[TextFormat, JsonObjectFormat, JsonSchemaFormat], Field(discriminator="type")]
+
+
 class OpenAIRequest(Strict):
     model: str
     messages: list[OpenAIMessage] = Field(min_length=1)
@@ -190,6 +223,7 @@ class OpenAIRequest(Strict):
     tools: list[OpenAITool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None  # structured outputs (helpers.llm_server.structured)
     user: str | None = None  # accepted, not used
     safety_identifier: str | None = None
     store: bool | None = None
