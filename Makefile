@@ -18,7 +18,7 @@ SMOKE_RESULTS := build/results-full-smoke
 KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% notebooks/08_% notebooks/09_% notebooks/10_%,$(NOTEBOOKS))
 export GENAI_PROFILE ?= small
 
-.PHONY: install system-packages lab test unit-test notebook-test execute report checkpoints clean \
+.PHONY: install system-packages lab test unit-test notebook-test execute report bench-llm checkpoints clean \
 	tiny-hub test-full-smoke test-colab repository-url
 
 install: $(STAMP)
@@ -97,6 +97,10 @@ execute: install
 
 report: install
 	$(PY) -m helpers.report
+
+# The local LLM endpoint's batching and prefix cache, measured (results/llm_server_bench.json; about a minute).
+bench-llm: install
+	$(PY) scripts/bench_llm_server.py
 
 # Publishing the course under another URL: make repository-url URL=https://github.com/ORG/NAME
 repository-url:

@@ -22,7 +22,7 @@ def _format(value) -> str:
 def results_table(folder: Path) -> str:
     """A markdown table: one row per chapter, with time, memory and headline metrics."""
     rows = ["| notebook | profile | seconds | peak RSS (MB) | metrics |", "|---|---|---|---|---|"]
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.glob("[0-9][0-9]_*.json")):  # chapters only (not llm_server_bench.json)
         record = json.loads(path.read_text())
         metrics = "; ".join(f"{name} {_format(value)}" for name, value in record["metrics"].items())
         rows.append(f"| {record['notebook']} | {record['profile']} | {record['seconds']:.0f} "

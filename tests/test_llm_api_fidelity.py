@@ -220,3 +220,19 @@ def test_a_schema_that_cannot_be_used_is_a_400(gpt):
     broken = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "no-such-type"}}}
     with pytest.raises(openai.BadRequestError, match="JSON schema"):
         gpt.chat.completions.create(model=llm.LOCAL_MODEL, max_tokens=5, messages=ADA, response_format=broken)
+
+
+def test_answers_are_checked_against_the_sdks_own_types():
+    import pydantic
+    from anthropic.types import Message
+    from openai.types.chat import ChatCompletion
+
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": llm.LOCAL_MODEL, "stop_sequence": None,
+               "content": [{"type": "text", "text": "Paris."}], "stop_reason": "end_turn",
+               "usage": {"input_tokens": 3, "output_tokens": 2}}
+    assert generation.typed(Message, message) is message
+    with pytest.raises(pydantic.ValidationError, match="usage"):  # a field the SDK needs, forgotten
+        generation.typed(Message, {key: value for key, value in message.items() if key != "usage"})
+    with pytest.raises(pydantic.ValidationError):
+        generation.typed(ChatCompletion, {"id": "c", "object": "chat.completion", "created": "yesterday",
+                                          "model": llm.LOCAL_MODEL, "choices": []})

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import uuid
 
+from anthropic.types import (
+    Message, RawContentBlockDeltaEvent, RawContentBlockStartEvent, RawContentBlockStopEvent, RawMessageDeltaEvent,
+    RawMessageStartEvent, RawMessageStopEvent,
+)
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from helpers.llm_server.chat import anthropic_chat
 from helpers.llm_server.engine import Generation, LocalModel
-from helpers.llm_server.generation import Job, sse
+from helpers.llm_server.generation import Job, sse, typed
 from helpers.llm_server.schemas import AnthropicCountRequest, AnthropicRequest, RequestError, parse
 from helpers.local_model import LOCAL_MODEL
 
@@ -64,25 +68,27 @@ async def anthropic_messages(engine: LocalModel, body: bytes):
         message["stop_reason"] = ANTHROPIC_STOP[result.finish]
         message["stop_sequence"] = result.stop_sequence
         message["usage"]["output_tokens"] = result.output_tokens
-        return JSONResponse(message)
+        return JSONResponse(typed(Message, message))
 
     async def events():
-        yield sse({"type": "message_start", "message": message}, "message_start")
+        yield sse(typed(RawMessageStartEvent, {"type": "message_start", "message": message}), "message_start")
         block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-        yield sse(block, "content_block_start")
+        yield sse(typed(RawContentBlockStartEvent, block), "content_block_start")
         try:
             async for piece in job.run(result):
                 delta = {"type": "text_delta", "text": piece}
-                yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+                event = {"type": "content_block_delta", "index": 0, "delta": delta}
+                yield sse(typed(RawContentBlockDeltaEvent, event), "content_block_delta")
         except Exception as error:
             failure = {"type": "api_error", "message": f"The local model failed: {error!r}"}
             yield sse({"type": "error", "error": failure}, "error")
             return
-        yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        yield sse(typed(RawContentBlockStopEvent, {"type": "content_block_stop", "index": 0}), "content_block_stop")
         delta = {"stop_reason": ANTHROPIC_STOP[result.finish], "stop_sequence": result.stop_sequence}
         usage = {"output_tokens": result.output_tokens}
-        yield sse({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
-        yield sse({"type": "message_stop"}, "message_stop")
+        event = {"type": "message_delta", "delta": delta, "usage": usage}
+        yield sse(typed(RawMessageDeltaEvent, event), "message_delta")
+        yield sse(typed(RawMessageStopEvent, {"type": "message_stop"}), "message_stop")
 
     return StreamingResponse(events(), media_type="text/event-stream")
 

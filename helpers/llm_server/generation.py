@@ -176,6 +176,16 @@ class Job:
             cancelled.set()
 
 
+def typed(sdk_type, data: dict) -> dict:
+    """``data`` checked against the SDK's own pydantic type of it (``anthropic.types.Message``...).
+
+    A field the SDK requires and the server forgot, or one of the wrong type, fails here
+    (and in the tests) instead of in a student's code.
+    """
+    sdk_type.model_validate(data)
+    return data
+
+
 def sse(data: dict, event: str | None = None) -> str:
     """One server-sent event."""
     return (f"event: {event}\n" if event else "") + f"data: {json.dumps(data)}\n\n"

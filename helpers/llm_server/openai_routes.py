@@ -11,10 +11,11 @@ import time
 import uuid
 
 from fastapi.responses import JSONResponse, StreamingResponse
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from helpers.llm_server.chat import openai_chat
 from helpers.llm_server.engine import Generation, LocalModel
-from helpers.llm_server.generation import Job, sse
+from helpers.llm_server.generation import Job, sse, typed
 from helpers.llm_server.schemas import OpenAIRequest, RequestError, parse
 from helpers.local_model import LOCAL_MODEL
 
@@ -61,10 +62,11 @@ async def openai_chat_completions(engine: LocalModel, body: bytes):
                 choices.append({"index": index, "message": answer, "finish_reason": finish, "logprobs": None})
         except Exception as error:
             return openai_error(RequestError(f"The local model failed: {error!r}", status=500))
-        return JSONResponse({**head, "object": "chat.completion", "choices": choices, "usage": usage()})
+        return JSONResponse(typed(ChatCompletion, {**head, "object": "chat.completion", "choices": choices,
+                                                   "usage": usage()}))
 
     def chunk(choices: list, **extra) -> str:
-        return sse({**head, "object": "chat.completion.chunk", "choices": choices, **extra})
+        return sse(typed(ChatCompletionChunk, {**head, "object": "chat.completion.chunk", "choices": choices, **extra}))
 
     async def events():
         try:
