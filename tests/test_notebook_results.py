@@ -32,7 +32,7 @@ EXPECTED_METRICS = {
                                "weat_science_arts_d", "counterfactual_max_gap", "parity_gap_before",
                                "parity_gap_after", "accuracy_before", "accuracy_after"],
     "08_llm_apis_prompting": ["distinct2_temperature_0", "distinct2_temperature_1", "json_valid_rate_first_try",
-                              "json_valid_rate_with_retry", "technique_scores"],
+                              "json_valid_rate_with_retry", "json_valid_rate_structured", "technique_scores"],
     "09_finetuning_rag_agents": ["lora_score_before", "lora_score_after", "rag_recall_at_5",
                                  "rag_answer_score_with", "rag_answer_score_without", "agent_task_success_local"],
     "10_capstone_product_analyzer": ["stages_completed", "narration_round_trip_wer", "description_tone_gap"],
