@@ -109,3 +109,15 @@ def test_top_k_and_top_p_keep_only_the_best_tokens():
     assert draws(Sampling(max_tokens=1, temperature=1.0, top_p=0.7)) == {0, 1}  # 0.5 + 0.3 reach 0.7
     assert draws(Sampling(max_tokens=1, temperature=1.0, top_p=0.4)) == {0}
     assert draws(Sampling(max_tokens=1, temperature=0.0)) == {0}
+
+
+def test_the_committed_benchmark_meets_its_bars():
+    """results/llm_server_bench.json, from scripts/bench_llm_server.py (make bench-llm) on a quiet machine."""
+    import json
+
+    from conftest import REPO_ROOT
+
+    bench = json.loads((REPO_ROOT / "results" / "llm_server_bench.json").read_text())
+    assert bench["largest_batch"] == bench["requests"] == 16  # all sixteen were decoded in one batch
+    assert bench["output_tokens"][0] == bench["output_tokens"][1]  # the same work both ways
+    assert bench["batched_speedup"] >= 4 and bench["prefix_cache_ttft_speedup"] >= 3
