@@ -47,7 +47,8 @@ class FakeClient:
 
 
 FAKE_LLM = SimpleNamespace(is_local=lambda client: client.local, default_model=lambda client: "model",
-                           reply_text=lambda response: response.text)
+                           reply_text=lambda response: response.text,
+                           greedy_if_local=lambda client: {"extra_body": {"temperature": 0}} if client.local else {})
 
 
 TRAINED = SimpleNamespace(trained_weights=lambda claim: True)  # a run with trained weights: every claim is asserted
