@@ -12,31 +12,16 @@ import time
 import anthropic
 import openai
 import pytest
+from conftest import GREEDY
 from PIL import Image
 
 from helpers import llm
 from helpers import llm_server
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-GREEDY = {"temperature": 0}  # the anthropic SDK (2.x) has no temperature argument: send it in extra_body
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def server():
-    return llm_server.get_server()
-
-
-@pytest.fixture(scope="module")
-def claude(server):
-    return llm.anthropic_client(local=True)
-
-
-@pytest.fixture(scope="module")
-def gpt(server):
-    return llm.openai_client(local=True)
 
 
 def png_base64(size=(8, 6), color="red") -> str:

@@ -10,34 +10,19 @@ import time
 import anthropic
 import openai
 import pytest
+from conftest import GREEDY
 from PIL import Image
 
-from helpers import llm, llm_server
+from helpers import llm
 from helpers.llm_server import engine as engine_module
 from helpers.llm_server import generation, server as server_module
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-GREEDY = {"temperature": 0}  # the anthropic SDK (2.x) has no temperature argument: it goes in extra_body
 TOOL = {"name": "get_weather", "description": "The weather in a city.",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
                          "required": ["city", "unit"]}}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def server():
-    return llm_server.get_server()
-
-
-@pytest.fixture(scope="module")
-def claude(server):
-    return llm.anthropic_client(local=True)
-
-
-@pytest.fixture(scope="module")
-def gpt(server):
-    return llm.openai_client(local=True)
 
 
 @pytest.mark.parametrize("field", [{"top_logprobs": 2}, {"logprobs": True},

@@ -5,19 +5,12 @@ import pytest
 import torch
 
 from helpers import llm
-from helpers import llm_server
 from helpers.llm_server import Sampling, penalize, pick_token
 
 POEM = "Write a short poem about the sea."  # greedy SmolLM2 repeats "a canvas of endless blue" here
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def gpt():
-    llm_server.get_server()
-    return llm.openai_client(local=True)
 
 
 def distinct_2(text: str) -> float:

@@ -6,6 +6,7 @@ The server (and the model) is shared with tests/test_llm.py when both run in one
 import anthropic
 import openai
 import pytest
+from conftest import GREEDY
 
 from helpers import llm, llm_server, llm_tools
 from helpers.llm_tools import Tool
@@ -34,21 +35,8 @@ TOOLS = [Tool(t["name"], t["description"], t["input_schema"]) for t in ANTHROPIC
 MULTIPLY = [{"role": "user", "content": "What is 37 * 48?"}]
 
 
-GREEDY = {"temperature": 0}  # the answers are asserted; the anthropic SDK (2.x) takes it in extra_body
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def claude():
-    llm_server.get_server()
-    return llm.anthropic_client(local=True)
-
-
-@pytest.fixture(scope="module")
-def gpt():
-    llm_server.get_server()
-    return llm.openai_client(local=True)
 
 
 # ----------------------------------------------------------------------------- format and parsing (no model)
