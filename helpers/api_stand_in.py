@@ -7,6 +7,11 @@ offline. SmolLM2 answers as the course's API models, every answer capped at a fe
 real service does what a 135M model cannot, the stand-in answers in the right shape without a model,
 and says so here:
 
+- a chat request that gives no temperature is decoded greedily (the real models' answers are what the
+  keyed branches assert on; a 135M model sampling at temperature 1 would fail them by chance);
+- the real reasoning models' controls (OpenAI ``reasoning_effort``, ``verbosity``; Anthropic
+  ``thinking``, ``output_config.effort``) are accepted and dropped: SmolLM2 does not reason, and the
+  answer's usage says 0 reasoning tokens;
 - structured outputs (OpenAI ``response_format`` / Anthropic ``output_config.format``): the smallest
   JSON that fits the schema, not the model's answer;
 - ``POST /v1/moderations``: the course's local moderation classifier (``helpers.guardrails``);
@@ -77,6 +82,21 @@ def structured_answer(path: str, body: dict) -> dict | None:
                       "completion_tokens_details": {"reasoning_tokens": 0}}}
 
 
+CHAT_PATHS = ("/v1/messages", "/v1/chat/completions")
+REASONING_CONTROLS = ("reasoning_effort", "verbosity", "thinking")
+
+
+def as_smollm2_request(body: dict) -> dict:
+    """A chat request to a real model, as the stand-in asks SmolLM2: greedy unless a temperature is
+    given, without the reasoning controls (SmolLM2 does not reason)."""
+    body = {key: value for key, value in body.items() if key not in REASONING_CONTROLS}
+    output_config = {key: value for key, value in (body.pop("output_config", None) or {}).items() if key != "effort"}
+    if output_config:
+        body["output_config"] = output_config
+    body.setdefault("temperature", 0)
+    return body
+
+
 def stand_in_router(served_models: set[str]) -> APIRouter:
     """The routes the stand-in serves before the local server's own ones."""
     router = APIRouter()
@@ -137,15 +157,44 @@ def stand_in_router(served_models: set[str]) -> APIRouter:
 
 
 def create_stand_in_app(local_app: FastAPI, served_models: set[str]) -> FastAPI:
-    """``local_app`` (the local server's routes) with the stand-in's routes in front of them."""
+    """``local_app`` (the local server's routes) with the stand-in's routes in front of them, and its chat
+    requests rewritten by :func:`as_smollm2_request` (or answered by :func:`structured_answer`)."""
     local_app.router.routes[:0] = stand_in_router(served_models).routes
-
-    @local_app.middleware("http")
-    async def structured_outputs(request: Request, call_next):
-        if request.method == "POST" and request.url.path in ("/v1/messages", "/v1/chat/completions"):
-            answer = structured_answer(request.url.path, json.loads(await request.body() or b"{}"))
-            if answer is not None:
-                return JSONResponse(answer)
-        return await call_next(request)
-
+    local_app.add_middleware(StandInChat)
     return local_app
+
+
+class StandInChat:
+    """ASGI middleware: each chat request's body is read, then answered or rewritten for SmolLM2."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in CHAT_PATHS:
+            return await self.app(scope, receive, send)
+        raw, more = b"", True
+        while more:
+            message = await receive()
+            raw, more = raw + message.get("body", b""), message.get("more_body", False)
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:  # the local server's own validation answers it
+            body = None
+        if isinstance(body, dict):
+            answer = structured_answer(scope["path"], body)
+            if answer is not None:
+                return await JSONResponse(answer)(scope, receive, send)
+            raw = json.dumps(as_smollm2_request(body)).encode()
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # then the client's disconnect, as the server reports it
+            replayed = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(raw)).encode()))
+        await self.app({**scope, "headers": headers}, replay, send)

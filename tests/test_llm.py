@@ -386,6 +386,25 @@ def test_the_keyed_path_stand_in(monkeypatch):
     reply = gpt.chat.completions.create(model=job.fine_tuned_model, max_completion_tokens=5,
                                         messages=[{"role": "user", "content": "Hi"}])
     assert reply.usage.completion_tokens_details.reasoning_tokens == 0
+    # the reasoning models' controls are accepted (the local server refuses them), answers are greedy
+    thought = gpt.chat.completions.create(model=llm.OPENAI_MODEL, max_completion_tokens=20, reasoning_effort="low",
+                                          messages=[{"role": "user", "content": "Name three fruits."}])
+    again = gpt.chat.completions.create(model=llm.OPENAI_MODEL, max_completion_tokens=20, reasoning_effort="low",
+                                        messages=[{"role": "user", "content": "Name three fruits."}])
+    assert thought.choices[0].message.content == again.choices[0].message.content
+    assert thought.usage.completion_tokens_details.reasoning_tokens == 0
+    effort = claude.messages.create(model=llm.ANTHROPIC_MODEL, max_tokens=5, output_config={"effort": "low"},
+                                    messages=[{"role": "user", "content": "Hi"}])
+    assert effort.usage.output_tokens == 5
+
+
+def test_smollm2_request_is_greedy_without_reasoning_controls():
+    from helpers.api_stand_in import as_smollm2_request
+
+    body = {"model": "m", "reasoning_effort": "high", "output_config": {"effort": "low", "format": {"type": "x"}}}
+    assert as_smollm2_request(body) == {"model": "m", "temperature": 0, "output_config": {"format": {"type": "x"}}}
+    assert as_smollm2_request({"thinking": {}, "temperature": 0.7, "output_config": {"effort": "low"}}) == \
+        {"temperature": 0.7}
 
 
 def test_schema_instance_fits_the_schema():
