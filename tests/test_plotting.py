@@ -1,6 +1,7 @@
 """helpers.plotting draws without a display and returns what a notebook shows."""
 
 import numpy as np
+import pytest
 import torch
 from IPython.display import Audio
 
@@ -21,4 +22,9 @@ def test_spectrogram_and_player():
     sample_rate = 16000
     tone = np.sin(2 * np.pi * 440 * np.arange(sample_rate) / sample_rate).astype(np.float32)
     assert plot_spectrogram(tone, sample_rate, title="tone").get_title() == "tone"
-    assert isinstance(audio_player(tone, sample_rate), Audio)
+    player = audio_player(tone, sample_rate)
+    assert isinstance(player, Audio) and 'type="audio/mpeg"' in player._repr_html_()
+    wav_bytes = 2 * sample_rate  # one second of 16-bit PCM
+    assert len(player.data) < wav_bytes / 5, "MP3 should be far smaller than the WAV it replaces"
+    with pytest.raises(ValueError, match="resample"):
+        audio_player(tone, 22_000)
