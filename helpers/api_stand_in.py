@@ -15,6 +15,8 @@ and says so here:
 - structured outputs (OpenAI ``response_format`` / Anthropic ``output_config.format``): the smallest
   JSON that fits the schema, not the model's answer;
 - ``POST /v1/moderations``: the course's local moderation classifier (``helpers.guardrails``);
+- ``POST /v1/images/generations`` with the course's image model id: chapter 03's scene model draws the
+  scene prompts it knows at 32×32, scaled up to the size asked for (``helpers.llm_server.images``);
 - files and fine-tuning jobs: the upload is accepted and the job "succeeds" at once, untrained; the
   fine-tuned model's id is then served by SmolLM2.
 """
@@ -27,6 +29,9 @@ import uuid
 
 from fastapi import APIRouter, FastAPI, Request, UploadFile
 from fastapi.responses import JSONResponse
+
+from helpers.llm_server.images import images_generations
+from helpers.models import LOCAL_IMAGE_MODEL, OPENAI_IMAGE_MODEL
 
 STAND_IN_MAX_TOKENS = 48  # a CPU cannot write the 2,000 tokens a reasoning model is given
 
@@ -115,6 +120,11 @@ def stand_in_router(served_models: set[str]) -> APIRouter:
             results.append({"flagged": bool(flagged), "categories": {"illicit": bool(flagged)},
                             "category_scores": {"illicit": 1.0 if flagged else 0.0}})
         return {"id": f"modr-stand-in-{uuid.uuid4().hex[:24]}", "model": body.get("model", ""), "results": results}
+
+    @router.post("/v1/images/generations")
+    async def image_generations(request: Request):
+        return await images_generations(await request.body(), served={LOCAL_IMAGE_MODEL, OPENAI_IMAGE_MODEL},
+                                        any_size=True)
 
     @router.post("/v1/files")
     async def upload(file: UploadFile, purpose: str = "fine-tune"):

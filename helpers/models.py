@@ -82,6 +82,12 @@ ANTHROPIC_MODEL = os.environ.get("GENAI_ANTHROPIC_MODEL", "claude-haiku-5-5")
 OPENAI_MODEL = os.environ.get("GENAI_OPENAI_MODEL", "gpt-6-luna")
 OPENAI_MODERATION_MODEL = "omni-moderation-latest"  # free with an OpenAI key (chapter 06)
 OPENAI_FINE_TUNE_BASE = "gpt-4.1-nano-2025-04-14"  # a dated model that allows fine-tuning (chapter 09)
+# The images API (chapters 03, 10). The lecture's "dall-e-3" was retired on 12 May 2026 and "gpt-image-1" shut
+# down on 23 October 2026 (the openai SDK's ImageModel notes); the SDK names the 2.5 models as their successors.
+OPENAI_IMAGE_MODEL = os.environ.get("GENAI_OPENAI_IMAGE_MODEL", "gpt-image-2.5-flare")
+RETIRED_IMAGE_MODELS = ("dall-e-2", "dall-e-3", "gpt-image-1")
+# Offline, the local endpoint serves POST /v1/images/generations with chapter 03's scene model under this id
+LOCAL_IMAGE_MODEL = "course-scenes-32px"
 # Illustrative list prices in dollars per million tokens (input, output), as reported in Nov 2026 (chapter 08);
 # official pages: https://platform.claude.com/docs/en/about-claude/pricing and
 # https://developers.openai.com/api/docs/pricing

@@ -16,7 +16,7 @@ from conftest import GREEDY
 from PIL import Image
 
 from helpers import llm
-from helpers import llm_server
+from helpers import llm_server, models
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -396,6 +396,9 @@ def test_the_keyed_path_stand_in(monkeypatch):
     effort = claude.messages.create(model=llm.ANTHROPIC_MODEL, max_tokens=5, output_config={"effort": "low"},
                                     messages=[{"role": "user", "content": "Hi"}])
     assert effort.usage.output_tokens == 5
+    # the images API with the real model's id: the scene model draws, scaled up to the size asked for
+    drawn = gpt.images.generate(model=models.OPENAI_IMAGE_MODEL, prompt="a red circle in the centre", size="1024x1024")
+    assert Image.open(io.BytesIO(base64.b64decode(drawn.data[0].b64_json))).size == (1024, 1024)
 
 
 def test_smollm2_request_is_greedy_without_reasoning_controls():

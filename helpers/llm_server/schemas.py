@@ -236,8 +236,10 @@ def capped(max_tokens: int) -> int:
     return max_tokens if max_tokens_cap is None else min(max_tokens, max_tokens_cap)
 
 
-def parse(schema: type[Strict], body: bytes) -> Any:
-    """Validate a JSON body; the first (deepest) problem becomes a RequestError."""
+def parse(schema: type[Strict], body: bytes, served: set[str] | None = None) -> Any:
+    """Validate a JSON body; the first (deepest) problem becomes a RequestError.
+
+    ``served``: the model ids the route answers to (default: the chat model's, ``SERVED_MODELS``)."""
     try:
         request = schema.model_validate_json(body)
     except ValidationError as error:
@@ -248,7 +250,7 @@ def parse(schema: type[Strict], body: bytes) -> Any:
         where = ".".join(str(p) for p in problem["loc"] if not str(p).endswith("]") and p != "str")
         if unknown:
             raise RequestError(
-                f"{where}: the local server (SmolLM2) does not support this field. Remove it, or set an API key "
+                f"{where}: the local server does not support this field. Remove it, or set an API key "
                 "to use the real API.", param=where)
         raise RequestError(f"{where}: {problem['msg']}" if where else problem["msg"], param=where or None)
     if getattr(request, "tools", None) and request.stream:
@@ -256,9 +258,11 @@ def parse(schema: type[Strict], body: bytes) -> Any:
             "The local server does not stream tool calls: call without stream=True (or set an API key).",
             param="stream",
         )
-    if request.model not in SERVED_MODELS:
+    served = SERVED_MODELS if served is None else served
+    if request.model not in served:
         raise RequestError(
-            f"The local server only serves the model {LOCAL_MODEL!r}, not {request.model!r}. "
+            f"The local server only serves the model{'s' * (len(served) > 1)} {', '.join(map(repr, sorted(served)))}, "
+            f"not {request.model!r}. "
             "Use helpers.llm.default_model(client) to choose the model id.",
             status=404,
             param="model",

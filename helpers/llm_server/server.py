@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from helpers.llm_server import schemas
 from helpers.llm_server.anthropic_routes import anthropic_count_tokens, anthropic_error, anthropic_messages
 from helpers.llm_server.engine import LocalModel
+from helpers.llm_server.images import images_generations
 from helpers.llm_server.openai_routes import openai_chat_completions, openai_error
 from helpers.llm_server.schemas import RequestError
 from helpers.local_model import LOCAL_MODEL
@@ -85,6 +86,10 @@ def create_app(engine: LocalModel) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         return await unless_client_leaves(request, openai_chat_completions(engine, await read_body(request)))
+
+    @app.post("/v1/images/generations")
+    async def image_generations(request: Request):
+        return await images_generations(await read_body(request))
 
     @app.get("/v1/models")
     async def models(request: Request):
