@@ -7,6 +7,7 @@ runs the same SDK code offline. It answers with SmolLM2-135M-Instruct
 - ``POST /v1/messages``          Anthropic Messages API (``anthropic.Anthropic``)
 - ``POST /v1/messages/count_tokens``  Anthropic token counting
 - ``POST /v1/chat/completions``  OpenAI Chat Completions (``openai.OpenAI``)
+- ``POST /v1/responses``         OpenAI Responses API, plain and streamed (``responses``)
 - ``POST /v1/images/generations``  OpenAI's images API, drawn by chapter 03's scene model (``images``)
 - ``GET  /v1/models``            the one model it serves, in either shape
 
@@ -37,6 +38,7 @@ The parts, each in its own module:
 - ``chat``: either API's request turned into messages for the chat template, and sampling;
 - ``generation``: one request's generation in a worker thread, tool calls, images;
 - ``anthropic_routes`` and ``openai_routes``: each API's routes, answers and errors;
+- ``responses``: the Responses API, as the chat request it means;
 - ``images``: the images route and chapter 03's scene model behind it;
 - ``server``: the app, uvicorn in a background thread, ``get_server`` and ``get_stand_in``.
 """

@@ -23,6 +23,7 @@ from helpers.llm_server.anthropic_routes import anthropic_count_tokens, anthropi
 from helpers.llm_server.engine import LocalModel
 from helpers.llm_server.images import images_generations
 from helpers.llm_server.openai_routes import openai_chat_completions, openai_error
+from helpers.llm_server.responses import openai_responses
 from helpers.llm_server.schemas import RequestError
 from helpers.local_model import LOCAL_MODEL
 
@@ -86,6 +87,10 @@ def create_app(engine: LocalModel) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         return await unless_client_leaves(request, openai_chat_completions(engine, await read_body(request)))
+
+    @app.post("/v1/responses")
+    async def responses(request: Request):
+        return await unless_client_leaves(request, openai_responses(engine, await read_body(request)))
 
     @app.post("/v1/images/generations")
     async def image_generations(request: Request):

@@ -28,7 +28,8 @@ class JsonGrammars:
     def compile(self, schema: str):
         """The grammar of a JSON schema given as JSON text; a schema it cannot use is a 400."""
         try:
-            return self.compiler.compile_json_schema(schema)
+            # compact JSON (no free whitespace): a small model cannot then spend its tokens on blank lines
+            return self.compiler.compile_json_schema(schema, any_whitespace=False)
         except (RuntimeError, ValueError) as error:
             raise RequestError(f"The JSON schema could not be used: {error}") from None
 
