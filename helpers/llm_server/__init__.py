@@ -21,7 +21,8 @@ OpenAI's ``seed``, ``frequency_penalty`` and ``presence_penalty``, structured ou
 (OpenAI ``response_format``, Anthropic ``output_config.format``: ``structured``), usage
 counts and finish reasons work as in the real APIs; bad requests, fields it does not
 support, bodies over 32 MB and failures get each API's error JSON and status code, so
-the SDKs raise their usual exceptions. The model cannot see: image blocks get an
+the SDKs raise their usual exceptions. PDFs (Anthropic ``document`` blocks, OpenAI ``file`` parts) are read
+as their text (``documents``). The model cannot see: image blocks get an
 honest reply, unless a vision handler was registered (:func:`register_vision_handler`).
 
 The server runs in a background thread of the current process (one per
@@ -39,6 +40,7 @@ The parts, each in its own module:
 - ``generation``: one request's generation in a worker thread, tool calls, images;
 - ``anthropic_routes`` and ``openai_routes``: each API's routes, answers and errors;
 - ``responses``: the Responses API, as the chat request it means;
+- ``documents``: the text of PDFs in messages (pypdf);
 - ``images``: the images route and chapter 03's scene model behind it;
 - ``server``: the app, uvicorn in a background thread, ``get_server`` and ``get_stand_in``.
 """

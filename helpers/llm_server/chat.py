@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from helpers.llm_server.documents import document_text
 from helpers.llm_server.engine import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from helpers.llm_server.schemas import (
-    AnthropicRequest, ImageBlock, NamedToolChoice, OpenAIRequest, RequestError, TextBlock, ToolResultBlock,
-    ToolUseBlock, capped,
+    AnthropicRequest, DocumentBlock, FilePart, ImageBlock, NamedToolChoice, OpenAIRequest, RequestError, TextBlock,
+    ToolResultBlock, ToolUseBlock, capped,
 )
 from helpers.llm_server.structured import ANY_OBJECT, schema_text
 from helpers.llm_tools import Tool, arguments_of, call_text, check_tool, pairing_problem, result_text
@@ -37,7 +38,7 @@ class Chat:
 
 
 def flatten(content, images: list) -> str:
-    """Text of a message; image blocks are collected in ``images`` and shown as [image]."""
+    """Text of a message; PDFs become their text; image blocks are collected in ``images`` and shown as [image]."""
     if content is None or isinstance(content, str):
         return content or ""
     parts = []
@@ -48,6 +49,8 @@ def flatten(content, images: list) -> str:
             parts.append(call_text([{"name": block.name, "arguments": block.input}]))
         elif isinstance(block, ToolResultBlock):
             parts.append(result_text(flatten(block.content, images), block.is_error))
+        elif isinstance(block, (DocumentBlock, FilePart)):
+            parts.append(document_text(block))
         else:
             images.append(block.source if isinstance(block, ImageBlock) else block.image_url)
             parts.append("[image]")

@@ -60,6 +60,22 @@ class ImageBlock(Strict):
     cache_control: CacheControl = None
 
 
+class PdfSource(Strict):
+    type: Literal["base64"]
+    media_type: Literal["application/pdf"]
+    data: str
+
+
+class DocumentBlock(Strict):
+    """A PDF in an Anthropic message; the local server reads its text (``documents``)."""
+
+    type: Literal["document"]
+    source: PdfSource
+    title: str | None = None
+    context: str | None = None
+    cache_control: CacheControl = None
+
+
 class ToolUseBlock(Strict):
     type: Literal["tool_use"]
     id: str
@@ -76,7 +92,8 @@ class ToolResultBlock(Strict):
     cache_control: CacheControl = None
 
 
-AnthropicBlock = Annotated[Union[TextBlock, ImageBlock, ToolUseBlock, ToolResultBlock], Field(discriminator="type")]
+AnthropicBlock = Annotated[Union[TextBlock, ImageBlock, DocumentBlock, ToolUseBlock, ToolResultBlock],
+                          Field(discriminator="type")]
 
 
 class AnthropicMessage(Strict):
@@ -136,6 +153,18 @@ class ImageUrlPart(Strict):
     image_url: ImageUrl
 
 
+class FileData(Strict):
+    file_data: str  # data:application/pdf;base64,... (the local server cannot read uploaded file ids)
+    filename: str | None = None
+
+
+class FilePart(Strict):
+    """A PDF in an OpenAI chat message; the local server reads its text (``documents``)."""
+
+    type: Literal["file"]
+    file: FileData
+
+
 class FunctionCall(Strict):
     name: str
     arguments: str
@@ -149,7 +178,7 @@ class ToolCall(Strict):
 
 class OpenAIMessage(Strict):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[Annotated[Union[TextBlock, ImageUrlPart], Field(discriminator="type")]] | None = None
+    content: str | list[Annotated[Union[TextBlock, ImageUrlPart, FilePart], Field(discriminator="type")]] | None = None
     tool_calls: list[ToolCall] | None = None  # assistant
     tool_call_id: str | None = None  # tool
     name: str | None = None
