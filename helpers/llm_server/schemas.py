@@ -281,7 +281,8 @@ def parse(schema: type[Strict], body: bytes, served: set[str] | None = None) -> 
             raise RequestError(
                 f"{where}: the local server does not support this field. Remove it, or set an API key "
                 "to use the real API.", param=where)
-        raise RequestError(f"{where}: {problem['msg']}" if where else problem["msg"], param=where or None)
+        message = problem["msg"].removeprefix("Value error, ")  # a validator's own message, as written
+        raise RequestError(f"{where}: {message}" if where else message, param=where or None)
     if getattr(request, "tools", None) and request.stream:
         raise RequestError(
             "The local server does not stream tool calls: call without stream=True (or set an API key).",
