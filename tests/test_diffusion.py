@@ -1,10 +1,12 @@
 """helpers.diffusion on tiny runs: deterministic training, a prefix of longer runs, guidance, checkpoints round-trip."""
 
 import math
+import sys
 
 import pytest
 import torch
 
+from conftest import REPO_ROOT
 from helpers import diffusion
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as in the notebook and the script
@@ -96,3 +98,27 @@ def test_train_checkpoint_measures_the_saved_fp16_weights(tmp_path, monkeypatch,
     assert checkpoint["training"]["steps"] == 2 and checkpoint["unet_config"]["num_class_embeds"] == (
         diffusion.NUM_CLASSES + 1 if conditional else None)
     assert checkpoint["training"]["label_dropout"] == (diffusion.LABEL_DROPOUT if conditional else 0.0)
+
+
+def test_measure_seed_fids_adds_the_fids_and_keeps_the_weights(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import train_diffusion  # scripts/ is not a package
+
+    ema, scheduler, _ = tiny_run(1)
+    path = tmp_path / "ddpm.pt"
+    diffusion.save_checkpoint(path, ema, scheduler, {"fid_ddim_20_360_vs_train": 1.0}, {"steps": 1})
+    before = torch.load(path, weights_only=True)["state_dict"]
+    drawn = []  # (sampler class, steps, count, seed): the real runs draw 4 x 360 digits
+
+    def stand_in(unet, sampler, count, seed=0, **kwargs):
+        drawn.append((type(sampler).__name__, len(sampler.timesteps), count, seed))
+        return torch.zeros(count, 1, 16, 16)
+
+    monkeypatch.setattr(diffusion, "sample", stand_in)
+    monkeypatch.setattr(train_diffusion, "fid", lambda fake, real: 2.0 + len(drawn))
+    record = train_diffusion.measure_seed_fids(path)
+    checkpoint = torch.load(path, weights_only=True)
+    assert drawn == [("DDPMScheduler", 250, 360, 0)] + [("DDIMScheduler", 20, 360, seed) for seed in (0, 1, 2)]
+    assert checkpoint["metrics"] == {"fid_ddim_20_360_vs_train": 1.0, "fid_ddpm_250_360_vs_train": 3.0}
+    assert checkpoint["seed_fids"] == record and record["ddim_20_fid_by_seed"] == {0: 4.0, 1: 5.0, 2: 6.0}
+    assert all(torch.equal(checkpoint["state_dict"][name], value) for name, value in before.items())
