@@ -8,7 +8,8 @@
   sampled permutation test; the same function runs SEAT (May et al., 2019) when ``embed``
   encodes sentences.
 - ``counterfactual_gap``: the mean score difference between two groups of names or words
-  slotted into the same templates, with a bootstrap confidence interval over templates and names.
+  slotted into the same templates, with a bootstrap confidence interval over templates and names
+  and the bootstrap p-value of a zero gap.
 - ``label_log_odds``: a causal language model as a zero-shot classifier: log P(label A) - log P(label B)
   for the next token, batched, with the prompt's shared prefix computed once.
 """
@@ -133,6 +134,7 @@ class GapResult:
     ci_low: float
     ci_high: float
     per_template: np.ndarray = field(repr=False)  # the gap in each template
+    p_value: float = float("nan")  # two-sided bootstrap p-value of gap = 0 (see ``counterfactual_gap``)
 
     @property
     def significant(self) -> bool:
@@ -155,6 +157,10 @@ def counterfactual_gap(
     mean_t [mean_{a} scores[t, a] - mean_{b} scores[t, b]]. The interval resamples templates and,
     independently, the names of each group (with replacement), since both are samples from larger
     populations of sentences and names; it is the percentile interval of ``n_bootstrap`` resamples.
+    ``p_value`` inverts that interval: the smallest 1 - confidence at which the percentile interval
+    would exclude 0, p = min(1, 2 (1 + #{resampled gaps on the far side of 0}) / (1 + n_bootstrap)),
+    so p < 0.05 where the 95 % interval excludes 0 (up to the +1), and p = 1 for a gap that is 0 in
+    every resample. Correct it for the number of gaps you test (Holm, Benjamini-Hochberg).
     """
     scores = np.asarray(scores, dtype=np.float64)
     group_a, group_b = np.asarray(group_a), np.asarray(group_b)
@@ -173,8 +179,11 @@ def counterfactual_gap(
     mean_a = scores[templates[:, :, None], names_a[:, None, :]].mean(axis=(1, 2))
     mean_b = scores[templates[:, :, None], names_b[:, None, :]].mean(axis=(1, 2))
     tail = (1 - confidence) / 2
-    low, high = np.quantile(mean_a - mean_b, [tail, 1 - tail])
-    return GapResult(float(per_template.mean()), float(low), float(high), per_template)
+    resampled_gaps = mean_a - mean_b
+    low, high = np.quantile(resampled_gaps, [tail, 1 - tail])
+    far_side = min(np.count_nonzero(resampled_gaps <= 0), np.count_nonzero(resampled_gaps >= 0))
+    p_value = min(1.0, 2 * (1 + far_side) / (1 + n_bootstrap))
+    return GapResult(float(per_template.mean()), float(low), float(high), per_template, float(p_value))
 
 
 def label_log_odds(

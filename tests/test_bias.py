@@ -103,6 +103,24 @@ def test_counterfactual_gap_interval_covers_noisy_zero_gap():
     assert result.per_template.shape == (30,)
 
 
+def test_counterfactual_gap_p_value_agrees_with_interval():
+    rng = np.random.default_rng(3)
+    base = rng.random((12, 1))
+    shifted = counterfactual_gap(np.hstack([base + 0.1] * 4 + [base] * 4), [0, 1, 2, 3], [4, 5, 6, 7],
+                                 n_bootstrap=999)
+    assert shifted.p_value == pytest.approx(2 / 1000)  # no resample on the far side of 0
+    blind = counterfactual_gap(np.hstack([base] * 8), [0, 1, 2, 3], [4, 5, 6, 7])
+    assert blind.p_value == 1
+    for seed in range(20):
+        noisy = rng.normal(size=(16, 12)) + np.r_[[0.4 * (seed % 3)] * 6, [0.0] * 6]
+        result = counterfactual_gap(noisy, range(6), range(6, 12), n_bootstrap=2000, seed=seed)
+        assert 0 < result.p_value <= 1
+        if result.significant:
+            assert result.p_value < 0.06
+        elif result.p_value < 0.045:
+            raise AssertionError(f"p = {result.p_value} but the interval contains 0")
+
+
 def _tiny_language_model():
     """A random-weight Llama with a word-level tokenizer: exercises the code path, not a real model."""
     import torch
