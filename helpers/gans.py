@@ -3,7 +3,7 @@
 ``notebooks/01_gans.ipynb`` imports this module and shows the definitions it teaches with
 ``helpers.source.show_source``; ``scripts/train_gans.py`` trains the small profile's long runs with it
 (``data/gans/<name>.pt``), so that the live runs in the notebook and the shipped checkpoints come from
-the same code. The models are small (under 0.3 M parameters) and work on 1-channel square images in
+the same code. The models are small (under 1 M parameters) and work on 1-channel square images in
 [-1, 1] of any size divisible by 4 (16x16 digits in the small profile, 28x28 MNIST in the full one).
 
 - Models: ``VanillaGenerator`` / ``VanillaDiscriminator`` (MLPs), ``DCGANGenerator`` /
@@ -13,8 +13,8 @@ the same code. The models are small (under 0.3 M parameters) and work on 1-chann
 - Losses: ``bce_discriminator_loss``, ``non_saturating_generator_loss``, ``saturating_generator_loss``,
   ``gradient_penalty``, ``wgan_gp_critic_loss``, ``wgan_generator_loss``, ``least_squares``.
 - Training: ``TrainingSetup`` (data, batches, the FID that picks checkpoints), ``real_batches``,
-  ``gan_samples``, ``BestCheckpoint``, ``train_vanilla_gan``, ``train_gan``, ``train_generator_only``,
-  ``train_cyclegan``.
+  ``gan_samples``, ``BestCheckpoint``, ``train_vanilla_gan``, ``train_gan``, ``train_cyclegan``.
+- Diversity: ``mean_pairwise_distance`` and its bootstrap interval, ``mean_pairwise_distance_interval``.
 - Long runs ("train live, then load"): ``LongRun``, ``long_runs`` (the five recipes), ``train_run``,
   ``train_long_run``, ``save_long_run``, ``load_long_run``, and ``SMALL_PROFILE``, the settings the
   shipped checkpoints were trained with.
@@ -186,11 +186,14 @@ class TrainingSetup:
 
 # --- training loops -----------------------------------------------------------------------------------------
 
-def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr, name="vanilla GAN"):
+def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr, generator_steps=1,
+                      name="vanilla GAN"):
     """The textbook loop: BCELoss on probabilities, D on real and detached fakes, then G (non-saturating).
 
-    Returns the history (per-step losses, and the ``BestCheckpoint`` under "checkpoints") and a copy of
-    the generator at its best training FID."""
+    `generator_steps` generator updates per discriminator update (the textbook's 1; more, on fresh noise
+    each, and the generator outruns its judge: section 7's mode collapse). Returns the history (per-step
+    losses, and the ``BestCheckpoint`` under "checkpoints") and a copy of the generator at its best
+    training FID."""
     criterion = nn.BCELoss()
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -211,10 +214,13 @@ def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr,
         optimizer_d.step()
 
         # 2. generator: make the discriminator say "real" (non-saturating loss -log D(G(z)))
-        g_loss = criterion(discriminator(fake_images), real_target)
-        optimizer_g.zero_grad()
-        g_loss.backward()
-        optimizer_g.step()
+        for generator_step in range(generator_steps):
+            if generator_step > 0:  # further generator steps: fresh fakes against the same discriminator
+                fake_images = generator(torch.randn(setup.batch_size, generator.latent_dim, device=setup.device))
+            g_loss = criterion(discriminator(fake_images), real_target)
+            optimizer_g.zero_grad()
+            g_loss.backward()
+            optimizer_g.step()
 
         history["d_loss"].append(d_loss.item())
         history["g_loss"].append(g_loss.item())
@@ -394,21 +400,31 @@ def wgan_critic(image_size: int) -> DCGANDiscriminator:
     return DCGANDiscriminator(image_size, batch_norm=False)  # no batch norm: the penalty is per sample
 
 
-# --- breaking a GAN: the generator alone --------------------------------------------------------------------
+# --- measuring diversity: how far apart are the samples? -------------------------------------------------
 
-def train_generator_only(generator, discriminator, steps, lr, batch_size: int = BATCH_SIZE):
-    """Generator steps against a frozen discriminator: 'k generator steps per discriminator step', k -> infinity.
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """The mean Euclidean (pixel) distance between two different images of a set: near 0 when collapsed."""
+    flat = images.flatten(1).double()
+    count = len(flat)
+    return float(torch.cdist(flat, flat).sum() / (count * (count - 1)))
 
-    For the vanilla discriminator, which outputs probabilities; the loss is the non-saturating -log D(G(z))."""
-    device = next(generator.parameters()).device
-    discriminator.eval().requires_grad_(False)
-    optimizer_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
-    for _ in tqdm(range(steps), desc="generator only"):
-        noise = torch.randn(batch_size, generator.latent_dim, device=device)
-        g_loss = -torch.log(discriminator(generator(noise)) + 1e-8).mean()  # non-saturating loss, as before
-        optimizer_g.zero_grad()
-        g_loss.backward()
-        optimizer_g.step()
+
+def mean_pairwise_distance_interval(images: torch.Tensor, resamples: int = 1000, confidence: float = 0.95,
+                                    seed: int = 0) -> tuple[float, float]:
+    """A bootstrap interval for ``mean_pairwise_distance``: resample the images with replacement and average
+    the distances over the pairs of different draws (a draw paired with itself is left out)."""
+    flat = images.flatten(1).double()
+    distances = torch.cdist(flat, flat)
+    count = len(flat)
+    generator = torch.Generator().manual_seed(seed)
+    off_diagonal = ~torch.eye(count, dtype=torch.bool)
+    means = torch.empty(resamples, dtype=torch.float64)
+    for index in range(resamples):
+        picks = torch.randint(count, (count,), generator=generator)
+        means[index] = distances[picks][:, picks][off_diagonal].mean()
+    tail = (1 - confidence) / 2
+    low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64))
+    return float(low), float(high)
 
 
 # --- CycleGAN in miniature: thin digits <-> thick digits, unpaired ------------------------------------------
@@ -635,7 +651,7 @@ def load_long_run(path: Path, run: LongRun, image_size: int, device: str = "cpu"
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `make checkpoints` (python scripts/train_gans.py, "
-                                "about 11 minutes on one CPU core).")
+                                "it prints how long each run took).")
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     generator = run.make_generator(image_size).to(device)
     generator.load_state_dict(checkpoint["state_dict"])

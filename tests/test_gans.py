@@ -132,13 +132,30 @@ def test_long_runs_decay_over_the_second_half_of_the_long_run():
                                                  "d_loss_fn=wgan_gp_critic_loss")
 
 
-def test_the_generator_alone_moves_and_the_discriminator_stays_frozen():
-    torch.manual_seed(0)
-    generator, discriminator = gans.VanillaGenerator(16), gans.VanillaDiscriminator(16)
-    before_g, before_d = gans.gan_samples(generator, 4), [p.clone() for p in discriminator.parameters()]
-    gans.train_generator_only(generator, discriminator, steps=3, lr=1e-3, batch_size=8)
-    assert not torch.equal(gans.gan_samples(generator, 4), before_g)
-    assert all(torch.equal(p, q) and not p.requires_grad for p, q in zip(discriminator.parameters(), before_d))
+def test_extra_generator_steps_update_the_generator_more_often_than_the_discriminator(tiny_setup):
+    def updates(generator_steps):
+        torch.manual_seed(0)
+        generator, discriminator = gans.VanillaGenerator(16), gans.VanillaDiscriminator(16)
+        backward_passes = []
+        generator.net[0].weight.register_hook(lambda gradient: backward_passes.append(1))
+        history, _ = gans.train_vanilla_gan(generator, discriminator, 3, tiny_setup, lr=1e-3,
+                                            generator_steps=generator_steps)
+        return len(backward_passes), len(history["g_loss"])
+
+    assert updates(1) == (3, 3)  # one generator backward pass per step
+    assert updates(4) == (12, 3)  # four per step, one loss recorded per step
+
+
+def test_mean_pairwise_distance_is_zero_for_copies_and_its_interval_brackets_real_digits():
+    images, _ = digits(16, "test")
+    copies = images[:1].repeat(50, 1, 1, 1)
+    assert gans.mean_pairwise_distance(copies) == 0.0
+    two = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+    assert gans.mean_pairwise_distance(two) == pytest.approx(2.0)  # sqrt(4 pixels x 1²)
+    value = gans.mean_pairwise_distance(images[:200])
+    low, high = gans.mean_pairwise_distance_interval(images[:200], resamples=200)
+    assert low < value < high and high - low < 0.2 * value
+    assert gans.mean_pairwise_distance_interval(images[:200], resamples=200, seed=1) != (low, high)
 
 
 def test_cyclegan_trains_two_translators_on_unpaired_halves():
