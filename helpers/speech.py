@@ -1,9 +1,10 @@
-"""Speech helpers: espeak-ng synthesis, safe audio loading, word error rate, consent-gated cloning.
+"""Speech helpers: espeak-ng synthesis, safe audio loading, word error rate with intervals, cloning with consent.
 
-    from helpers.speech import synthesize_espeak, word_error_rate, ConsentRecord, clone_voice
+    from helpers.speech import synthesize_espeak, word_error_rate, wer_interval, ConsentRecord, clone_voice
 
     wave = synthesize_espeak("Hello there.")            # float32, 16 kHz, mono
     word_error_rate(["Hello there."], ["hello there"])   # 0.0 after normalisation
+    wer_interval(references, transcripts)                # 95 % bootstrap interval over the sentences
 
 ``clone_voice`` wraps any cloning synthesiser (XTTS-v2, ...) and refuses to run
 without a ``ConsentRecord`` that names the exact reference recording; what it
@@ -123,6 +124,18 @@ def word_error_rate(references: Sequence[str] | str, hypotheses: Sequence[str] |
     Texts are normalised with Whisper's English normaliser first (``normalize=False`` to skip),
     so "Seven thirty." and "7:30" differ only where the normaliser cannot reconcile them.
     """
+    errors, words = word_errors(references, hypotheses, normalize)
+    return float(errors.sum() / words.sum())
+
+
+def word_errors(references: Sequence[str] | str, hypotheses: Sequence[str] | str,
+                normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per sentence: its word errors (S + D + I) and its number of reference words.
+
+    The same normalisation as ``word_error_rate``, whose corpus WER is ``errors.sum() / words.sum()``;
+    sentences whose reference normalises to nothing are dropped. A bootstrap over sentences resamples
+    these pairs (``wer_interval``, ``wer_gap_interval``).
+    """
     import jiwer
 
     if isinstance(references, str):
@@ -133,12 +146,45 @@ def word_error_rate(references: Sequence[str] | str, hypotheses: Sequence[str] |
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses: "
                          "pass one transcript per reference.")
     clean = normalize_text if normalize else (lambda text: " ".join(text.split()))
-    references = [clean(text) for text in references]
-    hypotheses = [clean(text) for text in hypotheses]
-    if not any(references):
+    pairs = [(clean(ref), clean(hyp)) for ref, hyp in zip(references, hypotheses)]
+    pairs = [(ref, hyp) for ref, hyp in pairs if ref]
+    if not pairs:
         raise ValueError("All references are empty after normalisation: WER is undefined.")
-    kept = [(ref, hyp) for ref, hyp in zip(references, hypotheses) if ref]
-    return float(jiwer.wer([ref for ref, _ in kept], [hyp for _, hyp in kept]))
+    counts = [jiwer.process_words(ref, hyp) for ref, hyp in pairs]
+    errors = np.array([count.substitutions + count.deletions + count.insertions for count in counts])
+    words = np.array([len(ref.split()) for ref, _ in pairs])
+    return errors, words
+
+
+def _percentile_bootstrap(samples, statistic, confidence: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over sentences (the arrays in ``samples`` resampled together)."""
+    from scipy import stats
+
+    result = stats.bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=n_resamples,
+                             confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def wer_interval(references: Sequence[str], hypotheses: Sequence[str], confidence: float = 0.95,
+                 n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the corpus WER, resampling whole sentences."""
+    errors, words = word_errors(references, hypotheses)
+    return _percentile_bootstrap((errors, words), lambda e, w, axis=-1: e.sum(axis) / w.sum(axis),
+                                 confidence, n_resamples, seed)
+
+
+def wer_gap_interval(references: Sequence[str], hypotheses: Sequence[str], other_hypotheses: Sequence[str],
+                     confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap interval of WER(hypotheses) - WER(other_hypotheses) on the same references.
+
+    Both systems' errors on a sentence are resampled together, so the interval excludes 0 only where
+    the sentences tell the two systems apart.
+    """
+    errors, words = word_errors(references, hypotheses)
+    other_errors, _ = word_errors(references, other_hypotheses)
+    return _percentile_bootstrap((errors, other_errors, words),
+                                 lambda e, o, w, axis=-1: (e.sum(axis) - o.sum(axis)) / w.sum(axis),
+                                 confidence, n_resamples, seed)
 
 
 # --------------------------------------------------------------------------- consent and disclosure

@@ -168,3 +168,34 @@ def test_clone_prepends_a_spoken_disclosure(reference_wav):
     assert result.disclosure["spoken_disclosure"] is True
     start = round(result.disclosure["disclosure_seconds"] * result.sample_rate)
     assert abs((len(result.waveform) - start) - 12_000) <= 1  # the clone follows the notice
+
+
+# ---------------------------------------------------------------- per-sentence errors and bootstrap intervals
+def test_word_errors_per_sentence_add_up_to_the_corpus_wer():
+    references, hypotheses = ["a b c d", "Hello, world!", "red green blue"], ["a x c d e", "hello world", ""]
+    errors, words = speech.word_errors(references, hypotheses)
+    assert errors.tolist() == [2, 0, 3] and words.tolist() == [4, 2, 3]  # normalised: "Hello, world!" = "hello world"
+    assert errors.sum() / words.sum() == pytest.approx(speech.word_error_rate(references, hypotheses))
+    with pytest.raises(ValueError, match="one transcript per reference"):
+        speech.word_errors(["a", "b"], ["a"])
+
+
+def test_wer_interval_brackets_the_wer_and_narrows_with_more_sentences():
+    references = [f"{name} a b c" for name in ("red", "green", "blue", "cyan", "pink", "gold", "grey", "teal")]
+    hypotheses = [ref if i % 2 else ref.replace(" a ", " x ") for i, ref in enumerate(references)]  # WER 0.125
+    low, high = speech.wer_interval(references, hypotheses)
+    assert 0.0 < low < 0.125 < high < 0.25
+    wide = speech.wer_interval(references[:4], hypotheses[:4])
+    many_low, many_high = speech.wer_interval(references * 8, hypotheses * 8)
+    assert many_high - many_low < high - low < wide[1] - wide[0]
+    assert speech.wer_interval(references, references) == (0.0, 0.0)  # no errors anywhere: nothing to resample
+
+
+def test_wer_gap_interval_is_paired():
+    references = [f"{name} a b c" for name in ("red", "green", "blue", "cyan", "pink", "gold", "grey", "teal")]
+    worse = [ref.replace(" a ", " x ") for ref in references]  # one more error in every sentence: a gap of 0.25
+    assert speech.wer_gap_interval(references, worse, references) == pytest.approx((0.25, 0.25))
+    even = [ref if i % 2 else ref.replace(" a ", " x ") for i, ref in enumerate(references)]
+    odd = [ref.replace(" a ", " x ") if i % 2 else ref for i, ref in enumerate(references)]
+    low, high = speech.wer_gap_interval(references, even, odd)  # the same WER, from errors in other sentences
+    assert low < 0 < high
