@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 
 from helpers.llm_server.schemas import DocumentBlock, FilePart, RequestError
 
 MAX_PAGES = 100  # as the Anthropic API's limit for one PDF
+# pypdf logs what it repairs or cannot read; the server answers those with a 400, so the log lines are noise
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def pdf_text(data: str, name: str = "the PDF") -> str:
