@@ -58,7 +58,8 @@ def run_claims(source: str, **values) -> None:
     exec(only(source, is_claim), {"llm": FAKE_LLM, "cfg": TRAINED, **values})
 
 
-LEAK_VALUES = {"leak_attacks": ["attack"] * 6, "LEAK_ATTACKS_PER_FAMILY": 3, "leak_families": ["a", "b"]}
+LEAK_VALUES = {"leak_attacks": ["attack"] * 6, "LEAK_ATTACKS_PER_FAMILY": 3, "leak_families": ["a", "b"],
+               "significant": [False, False]}  # Holm-corrected McNemar verdicts: roles, guards
 
 
 @pytest.mark.parametrize("cell_id", ["0eb960ae", "f5c90847"])
@@ -72,9 +73,12 @@ def test_ch06_leak_claims_still_bind_the_local_model():
     with pytest.raises(AssertionError):  # SmolLM2-135M must leak in the vulnerable design
         run_claims(vulnerable, client=FakeClient(local=True), leak_rate_vulnerable=0.0, **LEAK_VALUES)
     guarded = cell_source("06_safety_guardrails.ipynb", "f5c90847")
+    with pytest.raises(AssertionError):  # the local model leaks: the guards' effect must be significant
+        run_claims(guarded, client=FakeClient(local=True), leak_rate_vulnerable=0.5, leak_rate_guarded=0.5,
+                   **LEAK_VALUES)
     for client in (FakeClient(local=True), FakeClient(local=False)):
-        with pytest.raises(AssertionError):  # a model that leaks must leak less behind the guards
-            run_claims(guarded, client=client, leak_rate_vulnerable=0.5, leak_rate_guarded=0.5, **LEAK_VALUES)
+        with pytest.raises(AssertionError):  # whatever the model, the guards never add a leak
+            run_claims(guarded, client=client, leak_rate_vulnerable=0.2, leak_rate_guarded=0.5, **LEAK_VALUES)
 
 
 def test_ch06_gives_a_real_model_room_to_think():
