@@ -3,10 +3,9 @@
 import openai
 import pydantic
 import pytest
+from conftest import GREEDY
 
 from helpers import llm
-
-GREEDY = {"temperature": 0}
 
 
 def test_a_response_is_the_chat_completion_it_means(gpt):

@@ -18,16 +18,19 @@ import threading
 import time
 from typing import Literal
 
+import torch
 from openai.types import ImagesResponse
+from PIL import Image
 from pydantic import Field, field_validator
 
+from helpers import text_to_image as t2i
 from helpers.llm_server.generation import typed
 from helpers.llm_server.openai_routes import openai_error
 from helpers.llm_server.schemas import RequestError, Strict, parse
 from helpers.models import LOCAL_IMAGE_MODEL, OPENAI_IMAGE_MODEL, RETIRED_IMAGE_MODELS
-from helpers.scenes import COLOURS, POSITIONS, SHAPES, WORDS, caption, parse_caption
+from helpers.scenes import COLOURS, POSITIONS, SHAPES, WORDS, caption, parse_caption, to_uint8
 
-SIZE = "32x32"
+SIZE = f"{t2i.IMAGE_SIZE}x{t2i.IMAGE_SIZE}"
 CAN_DRAW = (f"The local image model ({LOCAL_IMAGE_MODEL}, chapter 03's scene model) draws one "
             f"{', '.join(COLOURS)} {', '.join(SHAPES)} at the {', '.join(POSITIONS[:-1])} or in the centre, "
             "as 'a red circle at the top left'.")
@@ -68,22 +71,15 @@ def scene_prompt(prompt: str) -> str:
     return caption(scene)
 
 
-def draw(prompt: str, count: int, side: int = 32) -> list[bytes]:
+def draw(prompt: str, count: int, side: int = t2i.IMAGE_SIZE) -> list[bytes]:
     """``count`` PNG images of the scene ``prompt`` describes (a caption of :func:`scene_prompt`), drawn at
     32×32 and scaled to ``side`` pixels (nearest neighbour) where the stand-in is asked for a larger size."""
-    from PIL import Image
-
-    from helpers import text_to_image as t2i
-    from helpers.scenes import to_uint8
-
     global _models
     with _lock:
         if _models is None:
             vae, _ = t2i.load_vae()
             unet, text_encoder, tokenizer, scheduler, latent_scale, _ = t2i.load_text_to_image()
             _models = t2i.SceneModels(vae, unet, text_encoder, tokenizer, scheduler, latent_scale)
-        import torch
-
         with torch.inference_mode():
             pixels = to_uint8(t2i.images_from_prompts([prompt] * count, _models, seed=next(_seeds)))
     pngs = []
@@ -111,7 +107,7 @@ async def images_generations(body: bytes, served: set[str] | None = None, any_si
     drawn at 32×32 and scaled up (the stand-in for the real API, ``helpers.api_stand_in``)."""
     try:
         request = parse(ImageRequest, body, served={LOCAL_IMAGE_MODEL} if served is None else served)
-        side = 32
+        side = t2i.IMAGE_SIZE
         if request.size not in ("auto", SIZE):
             width, _, height = request.size.partition("x")
             if not (any_size and width.isdigit() and width == height):

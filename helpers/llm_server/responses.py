@@ -10,6 +10,7 @@ both as it reads the real API's. Tools, ``previous_response_id`` and stored conv
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Annotated, Any, Literal, Union
@@ -141,7 +142,7 @@ async def openai_responses(engine: LocalModel, body: bytes):
         return JSONResponse(response_body(response_id, request, text, result, tokens_in()))
 
     async def events():
-        number = iter(range(10**9))
+        number = itertools.count()
 
         def event(kind: str, **fields) -> str:
             data = {"type": kind, "sequence_number": next(number), **fields}
