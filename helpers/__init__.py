@@ -6,6 +6,7 @@
 - ``helpers.plotting``: image grids, curves, spectrograms, audio players.
 - ``helpers.results``: ``record_results()`` for the measured-results table, and the small profile's budget.
 - ``helpers.models``: every model id the course loads, with its pinned revision.
+- ``helpers.exercises``: ``expect_stub_fails()``: an exercise's check fails on its stub, with the stub's hint.
 - ``helpers.source``: ``show_source()`` shows in a notebook the code a chapter's module runs.
 - ``helpers.guardrails``: ``check_input`` / ``check_output`` guardrails against prompt injection and leaks.
 - ``helpers.llm``: Anthropic/OpenAI SDK clients, real with a key, a local SmolLM2 endpoint without
