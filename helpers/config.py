@@ -16,6 +16,7 @@ that need trained weights (``cfg.trained_weights(...)``) and say so.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -117,6 +118,26 @@ def choose_dtype(device: str) -> torch.dtype:
     if device == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.float32
+
+
+@functools.cache
+def fast_cpu_dtype() -> torch.dtype:
+    """bfloat16 where this CPU multiplies it clearly faster than fp32 (AVX512-BF16, AMX, Arm BF16), else fp32.
+
+    Measured, not guessed from CPU flags: a CPU without native bfloat16 emulates it, several
+    times slower than fp32. Half the bytes to read also make decoding faster.
+    """
+    a, b = torch.randn(256, 1024), torch.randn(1024, 1024)
+
+    def seconds(dtype: torch.dtype) -> float:
+        x, y = a.to(dtype), b.to(dtype)
+        x @ y  # warm-up
+        began = time.perf_counter()
+        for _ in range(5):
+            x @ y
+        return time.perf_counter() - began
+
+    return torch.bfloat16 if seconds(torch.float32) > 1.5 * seconds(torch.bfloat16) else torch.float32
 
 
 def hub_reachable(host: str = HUB_HOST, timeout: float = 3.0) -> bool:

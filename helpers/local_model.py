@@ -8,6 +8,7 @@ once into a plain transformers folder (``~/.cache/genai-course/``, or
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import os
@@ -45,7 +46,7 @@ def move_into_place(partial: Path, folder: Path) -> None:
 
 def smollm2_folder() -> Path:
     """A plain transformers folder with SmolLM2-135M-Instruct, converted from the GGUF on first use."""
-    folder = cache_dir() / "smollm2-135m-instruct"
+    folder = cache_dir() / "smollm2-135m-instruct-plain"  # "-plain": copies made before had a GGUF config
     if folder.is_dir():
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -53,8 +54,11 @@ def smollm2_folder() -> Path:
     source = _gguf_folder()
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
     quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-    # A GGUF-loaded model cannot save itself: copy its weights into a fresh model of its config.
-    plain = AutoModelForCausalLM.from_config(quantized.config)
+    # A GGUF-loaded model cannot save itself: copy its weights into a fresh model of its config, which is no
+    # longer a quantized one (else loading the copy in another dtype warns about GGUF kernels it does not use).
+    config = copy.deepcopy(quantized.config)
+    del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(quantized.state_dict())
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process: two may convert at once
     plain.save_pretrained(partial)

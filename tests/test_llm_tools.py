@@ -144,8 +144,11 @@ def test_auto_choice_falls_back_to_a_plain_answer(claude, gpt):
 
 def test_auto_choice_returns_a_call_the_model_writes(claude, gpt, monkeypatch):
     """When the model writes a valid <tool_call> on its own, both SDKs receive it as a tool call."""
+    from helpers.llm_server import generation
+
     written = '<tool_call>[{"name": "calculator", "arguments": {"expression": "2 + 2"}}]'
-    monkeypatch.setattr(llm_tools.Cursor, "generate", lambda self, *args, **kwargs: (written, 20, "stop_sequence"))
+    monkeypatch.setattr(generation.Job, "_write",
+                        lambda self, *args, **kwargs: generation.Written(written, "stop_sequence", 20))
     reply = claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=MULTIPLY, tools=ANTHROPIC_TOOLS)
     assert reply.stop_reason == "tool_use" and reply.content[0].input == {"expression": "2 + 2"}
     reply = gpt.chat.completions.create(model=llm.LOCAL_MODEL, temperature=0, max_tokens=40, messages=MULTIPLY, tools=OPENAI_TOOLS)
@@ -231,3 +234,38 @@ def test_openai_tool_errors(gpt, changes, words):
     with pytest.raises(openai.BadRequestError) as raised:
         gpt.post("/chat/completions", cast_to=openai.types.chat.ChatCompletion, body=body)
     assert words in raised.value.message
+
+
+# ----------------------------------------------------------------------------- required calls: grammar, batching
+
+
+def test_call_schema_fixes_the_name_and_the_keys():
+    schema = llm_tools.call_schema(TOOLS, name="calculator")
+    (call,) = schema["items"]["anyOf"]
+    assert call["properties"]["name"] == {"const": "calculator"}
+    assert call["properties"]["arguments"]["required"] == ["expression"]
+    assert len(llm_tools.call_schema(TOOLS)["items"]["anyOf"]) == 2  # no name: the model chooses
+
+
+def test_a_cut_call_keeps_its_tool_and_the_arguments_complete_so_far():
+    text = '[{"name": "search_notes", "arguments": {"query": "FID", "k": 3, "note": "unfini'
+    assert llm_tools.cut_call(text, TOOLS, None) == {"name": "search_notes", "arguments": {"query": "FID", "k": 3}}
+    assert llm_tools.cut_call('[{"', TOOLS, "calculator") == {"name": "calculator", "arguments": {}}
+
+
+def test_concurrent_required_calls_share_the_batch(claude):
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = llm_server.get_server().engine
+    questions = [[{"role": "user", "content": f"What is {a} * {a + 1}?"}] for a in range(2, 6)]
+
+    def call(messages):
+        return claude.messages.create(model=llm.LOCAL_MODEL, extra_body=GREEDY, max_tokens=40, messages=messages,
+                                      tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
+
+    alone = [call(messages).content[0].input for messages in questions]
+    engine.batcher.largest_batch = 0
+    with ThreadPoolExecutor(4) as pool:
+        together = [reply.content[0].input for reply in pool.map(call, questions)]
+    assert engine.batcher.largest_batch >= 2  # the calls were decoded together, not one after another
+    assert together == alone and {"expression": "2 * 3"} in alone  # greedy: the same calls, batched or not

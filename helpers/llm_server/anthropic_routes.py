@@ -43,6 +43,7 @@ async def anthropic_messages(engine: LocalModel, body: bytes):
     except RequestError as error:
         return anthropic_error(error)
     result = Generation()
+    usage = engine.cache_book.anthropic_usage(job.billed_ids, job.cache_breakpoints())
     message = {
         "id": f"msg_local_{uuid.uuid4().hex[:24]}",
         "type": "message",
@@ -51,7 +52,7 @@ async def anthropic_messages(engine: LocalModel, body: bytes):
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": len(job.prompt_ids), "output_tokens": 0},
+        "usage": {**usage, "output_tokens": 0},
     }
     if not request.stream:
         try:
@@ -64,7 +65,6 @@ async def anthropic_messages(engine: LocalModel, body: bytes):
              "input": call["arguments"]}
             for call in calls
         ] or [{"type": "text", "text": text}]
-        message["usage"]["input_tokens"] = result.input_tokens
         message["stop_reason"] = ANTHROPIC_STOP[result.finish]
         message["stop_sequence"] = result.stop_sequence
         message["usage"]["output_tokens"] = result.output_tokens
@@ -100,4 +100,4 @@ async def anthropic_count_tokens(engine: LocalModel, body: bytes):
         job = Job(engine, anthropic_chat(request))
     except RequestError as error:
         return anthropic_error(error)
-    return JSONResponse({"input_tokens": len(job.tools_ids or job.prompt_ids)})
+    return JSONResponse({"input_tokens": len(job.billed_ids)})  # cached or not: the whole prompt

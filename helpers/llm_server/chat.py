@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from helpers.llm_server.documents import document_text
 from helpers.llm_server.engine import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
+from helpers.llm_server.prompt_caching import ANTHROPIC_MAX_BREAKPOINTS, TTL_SECONDS
 from helpers.llm_server.schemas import (
     AnthropicRequest, DocumentBlock, FilePart, ImageBlock, NamedToolChoice, OpenAIRequest, RequestError, TextBlock,
     ToolResultBlock, ToolUseBlock, capped,
@@ -35,10 +36,26 @@ class Chat:
     tool_choice: str = "auto"  # "auto", "any" (a call is required) or "none"
     required_tool: str | None = None  # the tool that must be called
     parallel_tools: bool = True
+    # Anthropic cache_control breakpoints: (message index, end of the block in its content or None: all, ttl)
+    cache_breaks: list[tuple[int, int | None, str]] = field(default_factory=list)
 
 
-def flatten(content, images: list) -> str:
-    """Text of a message; PDFs become their text; image blocks are collected in ``images`` and shown as [image]."""
+def cache_ttl(cache_control: dict) -> str:
+    """The time to live of an Anthropic ``cache_control``; anything but an ephemeral cache is a 400."""
+    if cache_control.get("type") != "ephemeral" or set(cache_control) - {"type", "ttl"}:
+        raise RequestError('cache_control: only {"type": "ephemeral", "ttl": "5m" or "1h"} is supported.',
+                           param="cache_control")
+    ttl = cache_control.get("ttl", "5m")
+    if ttl not in TTL_SECONDS:
+        raise RequestError(f"cache_control.ttl: {ttl!r} is not one of '5m', '1h'.", param="cache_control")
+    return ttl
+
+
+def flatten(content, images: list, breaks: list | None = None) -> str:
+    """Text of a message; PDFs become their text; image blocks are collected in ``images`` and shown as [image].
+
+    With ``breaks``, each block that carries ``cache_control`` adds (where it ends in the text, its ttl).
+    """
     if content is None or isinstance(content, str):
         return content or ""
     parts = []
@@ -54,6 +71,8 @@ def flatten(content, images: list) -> str:
         else:
             images.append(block.source if isinstance(block, ImageBlock) else block.image_url)
             parts.append("[image]")
+        if breaks is not None and getattr(block, "cache_control", None):
+            breaks.append((len("\n".join(parts)), cache_ttl(block.cache_control)))
     return "\n".join(parts)
 
 
@@ -85,15 +104,22 @@ def add_tools(chat: Chat, tools: list[Tool], choice: str, name: str | None, para
 def anthropic_chat(request: AnthropicRequest) -> Chat:
     images: list[list] = []
     messages = []
+    cache_breaks = []
     if request.system:
-        system = request.system
-        if not isinstance(system, str):
-            system = "\n".join(block.text for block in system)
-        messages.append({"role": "system", "content": system})
+        breaks: list = []
+        messages.append({"role": "system", "content": flatten(request.system, [], breaks)})
+        cache_breaks += [(0, end, ttl) for end, ttl in breaks]
         images.append([])
     for message in request.messages:
         images.append([])
-        messages.append({"role": message.role, "content": flatten(message.content, images[-1])})
+        breaks = []
+        messages.append({"role": message.role, "content": flatten(message.content, images[-1], breaks)})
+        cache_breaks += [(len(messages) - 1, end, ttl) for end, ttl in breaks]
+    # the tools prompt is added to the system message (helpers.llm_tools): a breakpoint on a tool covers all of it
+    cache_breaks += [(0, None, cache_ttl(tool.cache_control)) for tool in request.tools or [] if tool.cache_control]
+    if len(cache_breaks) > ANTHROPIC_MAX_BREAKPOINTS:
+        raise RequestError(f"A maximum of {ANTHROPIC_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+                           f"Found {len(cache_breaks)}.", param="cache_control")
     blocks = [[] if isinstance(message.content, str) else message.content for message in request.messages]
     turns = [([b.id for b in bs if isinstance(b, ToolUseBlock)],
               [b.tool_use_id for b in bs if isinstance(b, ToolResultBlock)]) for bs in blocks]
@@ -112,6 +138,7 @@ def anthropic_chat(request: AnthropicRequest) -> Chat:
         if request.output_config and request.output_config.format else None,
     )
     chat = finish_chat(messages, images, sampling, prefill)
+    chat.cache_breaks = [(index, end, ttl) for index, end, ttl in cache_breaks if index < len(messages)]
     choice = request.tool_choice
     tools = [Tool(tool.name, tool.description, tool.input_schema) for tool in request.tools or []]
     kind = {"tool": "any", None: "auto"}.get(choice and choice.type, choice and choice.type)

@@ -18,6 +18,7 @@ from typing import Iterator
 import torch
 
 from helpers.llm_server.batching import Batcher, PrefixCache
+from helpers.llm_server.prompt_caching import CacheBook
 from helpers.llm_server.structured import JsonGrammars
 from helpers.local_model import load_smollm2
 
@@ -109,6 +110,7 @@ class LocalModel:
         self.json_grammars = JsonGrammars(self.tokenizer, self.model.config.vocab_size)
         self.prefix_cache = PrefixCache()
         self.batcher = Batcher(self.model, self.end_ids, self.lock, self.prefix_cache)
+        self.cache_book = CacheBook()  # the APIs' prompt-caching accounting (usage fields)
         self.text_lock = threading.Lock()  # the fast tokenizer is not safe across threads
         self.closing = threading.Event()
         self.rng = torch.Generator().manual_seed(0)  # reproducible from a fresh start, varied across calls
@@ -123,6 +125,14 @@ class LocalModel:
         with self.text_lock:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return self.tokenizer(text + prefill, add_special_tokens=False).input_ids
+
+    def start_of(self, messages: list[dict], index: int, content: str) -> list[int]:
+        """Token ids of the chat up to the end of ``content``, the start of ``messages[index]``'s content."""
+        marker = "\ue000"  # a private-use character: where the chat template has put the end of ``content``
+        partial = [*messages[:index], {**messages[index], "content": content + marker}]
+        with self.text_lock:
+            text = self.tokenizer.apply_chat_template(partial, tokenize=False)
+            return self.tokenizer(text[: text.index(marker)], add_special_tokens=False).input_ids
 
     def tokens_of(self, text: str) -> list[int]:
         with self.text_lock:
@@ -140,12 +150,15 @@ class LocalModel:
         cancelled: threading.Event,
         reply: str | None = None,
         generator: torch.Generator | None = None,
+        control_tags: list[str] = CONTROL_TAGS,
     ) -> Iterator[str]:
         """Yield the answer's text piece by piece and fill in ``result``.
 
         The model writes the answer, or, when ``reply`` is given (image requests),
         that fixed text is played back with the same limits and stop sequences.
         Sampling draws from ``generator``, or from the server's own seeded one.
+        The answer ends at a stop sequence or at one of ``control_tags`` (pass none
+        to read a tool call).
         """
         result.input_tokens = len(prompt_ids)
         budget = min(sampling.max_tokens, self.context - len(prompt_ids))
@@ -175,7 +188,7 @@ class LocalModel:
                     break
                 new_ids.append(token)
                 text = self.text_of(new_ids)
-                hits = [(text.find(stop), stop) for stop in sampling.stop + CONTROL_TAGS if stop in text]
+                hits = [(text.find(stop), stop) for stop in sampling.stop + control_tags if stop in text]
                 if hits:
                     cut, stop = min(hits)
                     text = text[:cut]
@@ -184,7 +197,7 @@ class LocalModel:
                     else:
                         result.finish = "stop"
                     break
-                ready = len(text) - held_back(text, sampling.stop + CONTROL_TAGS)
+                ready = len(text) - held_back(text, sampling.stop + control_tags)
                 if ready > sent:
                     yield text[sent:ready]
                     sent = ready

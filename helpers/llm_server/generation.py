@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import io
 import json
 import threading
+from contextlib import closing
 from typing import AsyncIterator, Callable, Iterator
 
 import torch
 
+from helpers.llm_server.batching import common_length
 from helpers.llm_server.chat import Chat
-from helpers.llm_server.engine import Generation, LocalModel, pick_token
+from helpers.llm_server.engine import Generation, LocalModel, Sampling
 from helpers.llm_server.schemas import Base64Source, ImageUrl, RequestError, UrlSource
-from helpers.llm_tools import auto_calls, required_call, with_tools_prompt
+from helpers.llm_server.structured import schema_text
+from helpers.llm_tools import CALL_CLOSE, CALL_OPEN, call_schema, cut_call, parse_tool_calls, with_tools_prompt
 
 CANNOT_SEE = (
     "I can't see images: I am SmolLM2-135M-Instruct, a small text-only model running "
@@ -74,6 +78,21 @@ def decode_image(url_or_source: ImageUrl | Base64Source | UrlSource):
     return image
 
 
+def not_a_call(text: str) -> bool:
+    """Whether an answer has started as something other than ``<tool_call>``."""
+    start = text.lstrip()
+    return not (start.startswith(CALL_OPEN) or CALL_OPEN.startswith(start))
+
+
+@dataclasses.dataclass
+class Written:
+    """What the model wrote for a tool call: its text, why it ended, and its tokens."""
+
+    text: str
+    finish: str  # as Generation.finish, or "gave_up": the answer was not a call
+    output_tokens: int
+
+
 class Job:
     """One request, checked and encoded, ready to stream in a worker thread."""
 
@@ -93,6 +112,7 @@ class Job:
         seed = chat.sampling.seed  # OpenAI's seed: the same request gives the same samples
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.tools_ids = None  # the prompt with the tools listed, when the model may call them
+        self.call_schema = None  # a required call's JSON schema (as text), when a call is required
         if chat.tools and chat.tool_choice != "none" and not chat.prefill:
             tool_messages = with_tools_prompt(chat.messages, chat.tools)
             self.tools_ids = engine.encode(tool_messages)
@@ -102,33 +122,62 @@ class Job:
                     param="tools",
                     code="context_length_exceeded",
                 )
+            if chat.tool_choice == "any":
+                self.call_schema = schema_text(call_schema(chat.tools, chat.required_tool))
+                engine.json_grammars.compile(self.call_schema)  # a tool schema it cannot use: 400 now
+        self.billed_ids = self.tools_ids or self.prompt_ids  # the prompt the model reads, and count_tokens counts
+
+    def cache_breakpoints(self) -> list[tuple[int, str]]:
+        """(token position, ttl) of each Anthropic ``cache_control`` breakpoint in the billed prompt."""
+        chat = self.chat
+        messages = with_tools_prompt(chat.messages, chat.tools) if self.tools_ids else chat.messages
+        points = []
+        for index, end, ttl in chat.cache_breaks:
+            content = messages[index]["content"]
+            start = self.engine.start_of(messages, index, content if end is None else content[:end])
+            points.append((common_length(start, tuple(self.billed_ids)), ttl))
+        return points
 
     async def tool_calls(self, result: Generation) -> list[dict]:
-        """The tool calls of the answer (``[{"name", "arguments"}]``); none: answer in text with ``run``."""
+        """The tool calls of the answer (``[{"name", "arguments"}]``); none: answer in text with ``run``.
+
+        A required call is written under its JSON schema's grammar, after ``<tool_call>``;
+        in auto mode the model starts on its own and is stopped as soon as its answer is
+        not a call (the text answer is then written by ``run``, with the tools in context).
+        Both run in the batcher, so the calls of concurrent requests share forward passes.
+        """
         chat, engine = self.chat, self.engine
         budget = min(chat.sampling.max_tokens, engine.context - len(self.tools_ids or []))
         if self.tools_ids is None or budget <= 0:
             return []
-        generator = self.generator or engine.rng
-
-        def pick(logits: torch.Tensor) -> int:
-            return pick_token(logits, chat.sampling, generator)
-
-        if chat.tool_choice == "any":  # a call is required: written with constrained decoding
-            call, used, cut = await asyncio.to_thread(
-                required_call, engine, self.tools_ids, chat.tools, chat.required_tool, budget, pick
-            )
-            calls = [call]
+        if self.call_schema is not None:
+            sampling = dataclasses.replace(chat.sampling, max_tokens=budget, stop=[], json_schema=self.call_schema)
+            prompt = self.tools_ids + engine.tokens_of(CALL_OPEN)
+            written = await asyncio.to_thread(self._write, prompt, sampling)
+            cut = written.finish == "length"
+            calls = [cut_call(written.text, chat.tools, chat.required_tool)] if cut else json.loads(written.text)
         else:
-            calls, used = await asyncio.to_thread(
-                auto_calls, engine, self.tools_ids, chat.tools, budget, pick
-            )
+            sampling = dataclasses.replace(chat.sampling, max_tokens=budget, stop=[CALL_CLOSE], json_schema=None)
+            written = await asyncio.to_thread(self._write, self.tools_ids, sampling, not_a_call)
+            calls = [] if written.finish == "gave_up" else parse_tool_calls(written.text + CALL_CLOSE, chat.tools)
             cut = False
         calls = calls if chat.parallel_tools else calls[:1]
         if calls:  # a required call cut by max_tokens ends as max_tokens, as in the real APIs
-            result.input_tokens, result.output_tokens = len(self.tools_ids), used
+            result.input_tokens, result.output_tokens = len(self.tools_ids), written.output_tokens
             result.finish = "length" if cut else "tool_use"
         return calls
+
+    def _write(self, prompt_ids: list[int], sampling: Sampling, give_up=None) -> "Written":
+        """The model's text for a tool call (control tags kept); stops early once ``give_up(text)`` is true."""
+        generation, text = Generation(), ""
+        pieces = self.engine.stream(prompt_ids, sampling, generation, threading.Event(),
+                                    generator=self.generator, control_tags=[])
+        with closing(pieces):
+            for piece in pieces:
+                text += piece
+                if give_up is not None and give_up(text):
+                    return Written(text, "gave_up", len(self.engine.tokens_of(text)))
+        return Written(text, generation.finish, generation.output_tokens)
 
     def pieces(self, result: Generation, cancelled: threading.Event) -> Iterator[str]:
         reply = None
@@ -142,8 +191,7 @@ class Job:
         sampling = self.chat.sampling
         # With tools declared and no call made, the answer is written with the tools in context, as the first
         # try was (and billed so: input tokens include the tools, as count_tokens says).
-        prompt = self.tools_ids or self.prompt_ids
-        yield from self.engine.stream(prompt, sampling, result, cancelled, reply, self.generator)
+        yield from self.engine.stream(self.billed_ids, sampling, result, cancelled, reply, self.generator)
 
     async def run(self, result: Generation) -> AsyncIterator[str]:
         """The pieces, produced in a thread; leaving early (client gone) cancels the generation."""

@@ -38,11 +38,13 @@ async def openai_chat_completions(engine: LocalModel, body: bytes):
     completion_id = f"chatcmpl-local-{uuid.uuid4().hex[:24]}"
     head = {"id": completion_id, "created": int(time.time()), "model": LOCAL_MODEL}
     results = [Generation() for _ in range(request.n)]
+    cached = engine.cache_book.openai_cached_tokens(job.billed_ids)  # automatic prompt caching
 
     def usage() -> dict:
         completion = sum(result.output_tokens for result in results)
-        prompt = results[0].input_tokens or len(job.prompt_ids)
+        prompt = len(job.billed_ids)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
                 "completion_tokens_details": {"reasoning_tokens": 0}}  # as the real API: SmolLM2 does not reason
 
     if not request.stream:

@@ -102,7 +102,7 @@ def chat_request(request: ResponsesRequest) -> OpenAIRequest:
 
 
 def response_body(response_id: str, request: ResponsesRequest, text: str | None, result: Generation,
-                  input_tokens: int) -> dict:
+                  input_tokens: int, cached_tokens: int = 0) -> dict:
     """The Response object: in progress (``text`` None) or finished with ``text``."""
     finished = text is not None
     incomplete = finished and result.finish == "length"
@@ -116,7 +116,7 @@ def response_body(response_id: str, request: ResponsesRequest, text: str | None,
             "output": [message] if finished else [], "parallel_tool_calls": True, "tool_choice": "auto",
             "tools": [], "temperature": request.temperature, "top_p": request.top_p, "error": None}
     if finished:
-        body["usage"] = {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        body["usage"] = {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},
                          "output_tokens": result.output_tokens, "total_tokens": input_tokens + result.output_tokens,
                          "output_tokens_details": {"reasoning_tokens": 0}}  # SmolLM2 does not reason
     return typed(Response, body)
@@ -130,16 +130,14 @@ async def openai_responses(engine: LocalModel, body: bytes):
         return openai_error(error)
     response_id = f"resp_local{uuid.uuid4().hex[:24]}"
     result = Generation()
-
-    def tokens_in() -> int:
-        return result.input_tokens or len(job.prompt_ids)
+    cached = engine.cache_book.openai_cached_tokens(job.billed_ids)  # automatic prompt caching
 
     if not request.stream:
         try:
             text = "".join([piece async for piece in job.run(result)])
         except Exception as error:
             return openai_error(RequestError(f"The local model failed: {error!r}", status=500))
-        return JSONResponse(response_body(response_id, request, text, result, tokens_in()))
+        return JSONResponse(response_body(response_id, request, text, result, len(job.billed_ids), cached))
 
     async def events():
         number = itertools.count()
@@ -165,7 +163,7 @@ async def openai_responses(engine: LocalModel, body: bytes):
         except Exception as error:
             yield event("error", message=f"The local model failed: {error!r}", code="server_error", param=None)
             return
-        final = response_body(response_id, request, "".join(pieces), result, tokens_in())
+        final = response_body(response_id, request, "".join(pieces), result, len(job.billed_ids), cached)
         message = final["output"][0]
         yield event("response.output_text.done", **place, text=message["content"][0]["text"], logprobs=[])
         yield event("response.content_part.done", **place, part=message["content"][0])
