@@ -40,12 +40,13 @@ class GrowingLayer(DynamicLayer):
 
     ROOM = 64  # positions added each time the room runs out
 
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+    def __init__(self, room_keys: torch.Tensor, room_values: torch.Tensor, length: int):
+        """Buffers [rows, heads, positions, dim] whose first ``length`` positions are filled."""
         super().__init__()
-        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
-        self.length = keys.shape[2]
-        self.room = [_with_room(keys, self.length), _with_room(values, self.length)]
-        self.keys, self.values = self.room[0][:, :, : self.length], self.room[1][:, :, : self.length]
+        self.dtype, self.device, self.is_initialized = room_keys.dtype, room_keys.device, True
+        self.length = length
+        self.room = [room_keys, room_values]
+        self.keys, self.values = room_keys[:, :, :length], room_values[:, :, :length]
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         end = self.length + key_states.shape[2]
@@ -68,8 +69,20 @@ def _with_room(tensor: torch.Tensor, needed: int) -> torch.Tensor:
 
 def growing_cache(layers: Layers) -> DynamicCache:
     cache = DynamicCache()
-    cache.layers = [GrowingLayer(keys, values) for keys, values in layers]
+    cache.layers = [GrowingLayer(_with_room(k, k.shape[2]), _with_room(v, v.shape[2]), k.shape[2]) for k, v in layers]
     return cache
+
+
+def _stacked_with_room(tensors: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Row blocks [rows, heads, length, dim] stacked and left-padded to ``width`` positions, in a buffer with room."""
+    first = tensors[0]
+    rows = sum(tensor.shape[0] for tensor in tensors)
+    buffer = first.new_zeros(rows, first.shape[1], width + GrowingLayer.ROOM, first.shape[3])
+    row = 0
+    for tensor in tensors:
+        buffer[row : row + tensor.shape[0], :, width - tensor.shape[2] : width] = tensor
+        row += tensor.shape[0]
+    return buffer
 
 
 def common_length(a: list[int], b: tuple[int, ...]) -> int:
@@ -232,10 +245,11 @@ class Batcher:
             self.rows, self.cache, self.mask = [request], growing_cache(new), new_mask
             return
         width = max(self.mask.shape[1], request.length)
-        merged = [(torch.cat([_pad(k, width), _pad(nk, width)]), torch.cat([_pad(v, width), _pad(nv, width)]))
-                  for (k, v), (nk, nv) in zip(layers_of(self.cache), new)]
+        running = layers_of(self.cache)
+        self.cache = DynamicCache()  # one copy of each layer into a buffer with room (not a cat, then a copy)
+        self.cache.layers = [GrowingLayer(_stacked_with_room([k, nk], width), _stacked_with_room([v, nv], width), width)
+                             for (k, v), (nk, nv) in zip(running, new)]
         self.mask = torch.cat([_pad(self.mask, width), _pad(new_mask, width)])
-        self.cache = growing_cache(merged)
         self.rows.append(request)
         self.largest_batch = max(self.largest_batch, len(self.rows))
 
