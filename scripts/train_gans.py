@@ -1,6 +1,6 @@
 """Train the long runs of chapter 01's GANs: data/gans/<name>.pt (small profile, 16x16 digits).
 
-    python scripts/train_gans.py                          # all five (or: make checkpoints); prints each run's seconds
+    python scripts/train_gans.py                          # all six (or: make checkpoints); prints each run's seconds
     python scripts/train_gans.py --only cgan --out /tmp/gans   # one run, somewhere else
     python scripts/train_gans.py --steps 200 --out /tmp/gans   # a quick try: every run 200 steps
 

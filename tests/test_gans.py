@@ -165,3 +165,16 @@ def test_cyclegan_trains_two_translators_on_unpaired_halves():
     assert not to_thick.training and to_thin(to_thick(images[:4])).shape == (4, 1, 16, 16)
     assert torch.equal(gans.thicken(images[:4]), F.max_pool2d(images[:4], 3, stride=1, padding=1))
     assert (gans.thicken(images[:4]) >= images[:4]).all()  # strokes only grow
+
+
+def test_the_original_wgan_clips_every_critic_weight_and_uses_rmsprop(tiny_setup):
+    run = tiny_runs(steps=3)["wgan_clip"]
+    assert run.recipe["optimizer"] == "rmsprop" and run.recipe["clip_weights"] == 0.01
+    assert run.recipe["d_loss_fn"] is gans.wgan_critic_loss and "gradient_penalty" not in run.describe()
+    torch.manual_seed(0)
+    generator, critic = run.make_generator(16), run.make_discriminator(16)
+    assert max(parameter.abs().max().item() for parameter in critic.parameters()) > 0.01  # before: not clipped
+    gans.train_gan(generator, critic, 3, tiny_setup, **run.recipe)
+    assert max(parameter.abs().max().item() for parameter in critic.parameters()) <= 0.01
+    real, fake = torch.ones(4, 1, 16, 16), -torch.ones(4, 1, 16, 16)
+    assert gans.wgan_critic_loss(critic, real, fake, None) == critic(fake).mean() - critic(real).mean()

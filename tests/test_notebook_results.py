@@ -17,7 +17,7 @@ EXPECTED_METRICS = {
     "00_setup_and_tour": ["discriminative_accuracy", "generative_bayes_accuracy", "fid_real_floor", "fid_gmm"],
     "01_gans": ["fid_real_floor", "fid_untrained", "fid_vanilla", "fid_dcgan", "fid_cgan", "fid_wgan_gp",
                 "cgan_class_accuracy", "collapse_class_entropy", "healthy_class_entropy",
-                "collapse_mean_pairwise_distance", "healthy_mean_pairwise_distance"],
+                "collapse_mean_pairwise_distance", "healthy_mean_pairwise_distance", "fid_wgan_clip"],
     "02_diffusion": ["fid_real_floor", "fid_untrained", "fid_ddpm", "fid_ddim_20", "ddpm_seconds",
                      "ddim_20_seconds", "cfg_accuracy_scale_0", "cfg_accuracy_scale_1", "cfg_accuracy_best",
                      "cfg_best_scale", "img2img_strength_monotone", "loss_first", "loss_last",
