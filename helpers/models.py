@@ -68,6 +68,7 @@ WHISPER_LARGE = "large-v3"  # openai-whisper: whisper.load_model(WHISPER_LARGE)
 WHISPER_TURBO = "turbo"  # large-v3-turbo: fast, not trained to translate
 TACOTRON2 = "tts_models/en/ljspeech/tacotron2-DDC"  # coqui-tts: TTS(TACOTRON2), with its HiFi-GAN vocoder
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"  # coqui-tts voice cloning, 17 languages
+MMS_VITS_THAI = "tts_models/tha/fairseq/vits"  # coqui-tts: Meta's MMS VITS for Thai (CC BY-NC 4.0)
 # FID's Inception-v3 (torchmetrics, through torch-fidelity): the weights file it downloads into torch's hub cache
 INCEPTION_FID_WEIGHTS = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth")

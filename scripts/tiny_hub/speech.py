@@ -65,6 +65,7 @@ def build_whisper(folder: Path) -> list[Path]:
     for name in (models.WHISPER_LARGE, models.WHISPER_TURBO):
         dims = whisper_dims(name)
         model = Whisper(dims)
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)  # Whisper() leaves it torch.empty
         model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])  # fails here, not in the notebook
         path = folder / Path(whisper._MODELS[name]).name
         torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
