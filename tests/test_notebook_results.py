@@ -41,7 +41,8 @@ EXPECTED_METRICS = {
                                  "rag_answer_score_with", "rag_answer_score_without", "agent_task_success_local",
                                  "lora_score_few_shot_baseline", "rag_recall_at_5_paraphrased", "rag_faithfulness"],
     "10_capstone_product_analyzer": ["stages_completed", "narration_round_trip_wer", "description_tone_gap",
-                                     "n_products", "stage_success_rates"],
+                                     "n_products", "stage_success_rates", "vision_description_gap",
+                                     "marketing_image_adherence"],
 }
 
 
