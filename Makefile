@@ -3,6 +3,7 @@
 #   make test    install what is missing, unit tests, every notebook under nbval
 #   make test-full-smoke   the full profile's code on the tiny hub (random weights), then with dummy API keys
 #   make test-colab        replays the Colab set-up cell beside an older torch
+#   make student           writes student/: the notebooks without their solutions (a release artefact)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +20,7 @@ KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% noteboo
 export GENAI_PROFILE ?= small
 
 .PHONY: install system-packages lab test unit-test notebook-test execute report bench-llm checkpoints clean \
-	tiny-hub test-full-smoke test-colab repository-url
+	tiny-hub test-full-smoke test-colab repository-url student
 
 install: $(STAMP)
 
@@ -97,6 +98,10 @@ execute: install
 
 report: install
 	$(PY) -m helpers.report
+
+# The student edition: solution cells (tagged "solution") replaced by a note; tests/test_student_edition.py checks it.
+student: install
+	$(PY) scripts/student_edition.py --out student
 
 # The local LLM endpoint's batching and prefix cache, measured (results/llm_server_bench.json; about a minute).
 bench-llm: install
