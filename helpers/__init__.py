@@ -8,7 +8,9 @@
 - ``helpers.models``: every model id the course loads, with its pinned revision.
 - ``helpers.exercises``: ``expect_stub_fails()``: an exercise's check fails on its stub, with the stub's hint.
 - ``helpers.source``: ``show_source()`` shows in a notebook the code a chapter's module runs.
-- ``helpers.guardrails``: ``check_input`` / ``check_output`` guardrails against prompt injection and leaks.
+- ``helpers.guardrails``: ``check_input`` / ``check_output`` guardrails against prompt injection and leaks
+  (split by concern into ``helpers.guard_normalise``, ``guard_input``, ``guard_output``, ``guard_model``,
+  ``guard_training``, ``guard_redteam``).
 - ``helpers.llm``: Anthropic/OpenAI SDK clients, real with a key, a local SmolLM2 endpoint without
   (``helpers.llm_server``; ``helpers.api_stand_in`` stands in for the real APIs in the keyed-path tests).
 - ``helpers.local_model``: SmolLM2-135M-Instruct loaded offline from a PyPI package.

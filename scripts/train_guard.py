@@ -13,15 +13,16 @@ import time
 
 import torch
 
-from helpers import guardrails
+from helpers.guard_model import DETECTOR_FILE, MODERATION_FILE
+from helpers.guard_training import train_detector, train_moderation
 
 
 def main() -> None:
     torch.set_num_threads(1)
     start = time.time()
     for name, train, path, floor in (
-        ("prompt-injection detector", guardrails.train_detector, guardrails.DETECTOR_FILE, 0.7),
-        ("moderation classifier", guardrails.train_moderation, guardrails.MODERATION_FILE, 0.8),
+        ("prompt-injection detector", train_detector, DETECTOR_FILE, 0.7),
+        ("moderation classifier", train_moderation, MODERATION_FILE, 0.8),
     ):
         head = train()
         detection = head.info["out_of_fold_detection_rate"]

@@ -119,7 +119,8 @@ def test_other_types_raise_a_clear_error(value):
     ("base64", base64.b64encode(SECRET.encode()).decode()),
     ("base64", base64.b64encode(f"the code is {SECRET}".encode()).decode()),
     ("rot13", codecs.encode(SECRET, "rot13")),
-    ("hex", SECRET.encode().hex()),
+    ("Caesar shift 3", "".join(chr((ord(c) - 65 + 3) % 26 + 65) if c.isalpha() else c for c in SECRET)),
+    ("hex payload", SECRET.encode().hex()),
     ("homoglyphs or leetspeak", SECRET.replace("E", "Е").replace("A", "А")),
 ])
 def test_secret_leaks_are_caught_in_any_form(form, text):
