@@ -32,14 +32,16 @@ $(STAMP): requirements.txt requirements-course.txt requirements-no-deps.txt pypr
 	$(PY) -m pip install --quiet --no-deps -r requirements-no-deps.txt  # why: in the file
 	touch $(STAMP)
 
+# chromium: the browser test drives JupyterLab in it (tests/test_browser.py; skipped without it)
 system-packages:
-	@if command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && command -v sox >/dev/null; then \
-		echo "system packages present: $(APT_PACKAGES)"; \
+	@if command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && command -v sox >/dev/null \
+			&& command -v chromium >/dev/null; then \
+		echo "system packages present: $(APT_PACKAGES) chromium"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) chromium >/dev/null; \
 	else \
-		echo "NOTE: the speech chapter needs $(APT_PACKAGES). Install them with:"; \
-		echo "  sudo apt-get install -y $(APT_PACKAGES)    (macOS: brew install espeak-ng ffmpeg sox)"; \
+		echo "NOTE: the speech chapter needs $(APT_PACKAGES), the browser test chromium. Install them with:"; \
+		echo "  sudo apt-get install -y $(APT_PACKAGES) chromium    (macOS: brew install espeak-ng ffmpeg sox)"; \
 	fi
 
 lab: install
