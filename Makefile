@@ -4,6 +4,7 @@
 #   make test-full-smoke   the full profile's code on the tiny hub (random weights), then with dummy API keys
 #   make test-colab        replays the Colab set-up cell beside an older torch
 #   make student           writes student/: the notebooks without their solutions (a release artefact)
+#   make site              builds build/site/: the executed notebooks as a static website (Sphinx + MyST-NB)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -20,7 +21,7 @@ KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% noteboo
 export GENAI_PROFILE ?= small
 
 .PHONY: install system-packages lab test unit-test notebook-test execute report bench-llm checkpoints clean \
-	tiny-hub test-full-smoke test-colab repository-url student
+	tiny-hub test-full-smoke test-colab repository-url student site
 
 install: $(STAMP)
 
@@ -52,7 +53,7 @@ test: unit-test notebook-test
 # Two at a time (pytest-xdist): each kernel and test uses one torch thread, so two keep both cores busy.
 PARALLEL := -n 2 --dist loadfile
 
-unit-test: install
+unit-test: install site
 	$(PY) -m pytest tests -q $(PARALLEL) -m "not after_notebooks and not tiny_hub and not colab_replay"
 
 # Runs every notebook in the small profile, two at a time (--dist loadfile keeps each notebook's cells in one
@@ -98,6 +99,16 @@ execute: install
 
 report: install
 	$(PY) -m helpers.report
+
+# The website, in a venv of its own (its Sphinx stack stays out of the course's); tests/test_browser.py checks it.
+SITE_VENV := build/site-venv
+site: $(SITE_VENV)/.installed
+	$(SITE_VENV)/bin/python scripts/build_site.py
+
+$(SITE_VENV)/.installed: requirements-site.txt
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/pip install --quiet -r requirements-site.txt
+	touch $@
 
 # The student edition: solution cells (tagged "solution") replaced by a note; tests/test_student_edition.py checks it.
 student: install

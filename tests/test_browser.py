@@ -87,3 +87,33 @@ def test_chapter_00_runs_in_jupyterlab_and_its_slider_redraws_the_figure(lab):
         assert interact.locator(".widget-readout").first.inner_text().strip() == "8"
         browser.close()
     assert (SCREENSHOTS / "chapter00_slider.png").stat().st_size > 10_000
+
+
+SITE = REPO / "build" / "site"
+
+
+@pytest.mark.skipif(not (SITE / "index.html").exists(), reason="make site builds build/site (make test does)")
+def test_the_site_links_every_chapter_and_nothing_on_it_is_broken():
+    from urllib.parse import unquote, urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    chapters = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        for name in ["index", "01_gans"]:
+            page.goto((SITE / f"{name}.html").as_uri())
+            page.wait_for_load_state("load")
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            local = [urlparse(link) for link in links if link.startswith("file:")]
+            broken = sorted({unquote(url.path) for url in local if not Path(unquote(url.path)).exists()})
+            assert not broken, f"{name}.html links to missing files: {broken[:5]}"
+            missing = page.eval_on_selector_all(
+                "img", "els => els.filter(e => !e.src.startsWith('http') && !(e.complete && e.naturalWidth > 0))"
+                       ".map(e => e.src)")
+            assert not missing, f"{name}.html has images that do not load: {missing[:5]}"
+            if name == "index":
+                assert {Path(urlparse(link).path).stem for link in links if link.startswith("file:")} >= set(chapters)
+        page.screenshot(path=str(SCREENSHOTS / "site_chapter01.png"), full_page=False)
+        browser.close()
