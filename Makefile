@@ -4,6 +4,7 @@
 #   make test-full-smoke   the full profile's code on the tiny hub (random weights), then with dummy API keys
 #   make test-colab        replays the Colab set-up cell beside an older torch
 #   make student           writes student/: the notebooks without their solutions (a release artefact)
+#   make test-latest       the drift check: newest releases of every dependency, report in build/latest/report.md
 #   make site              builds build/site/: the executed notebooks as a static website (Sphinx + MyST-NB)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,7 +22,7 @@ KEYED_NOTEBOOKS ?= $(filter notebooks/03_% notebooks/05_% notebooks/06_% noteboo
 export GENAI_PROFILE ?= small
 
 .PHONY: install system-packages lab test unit-test notebook-test execute report bench-llm checkpoints clean \
-	tiny-hub test-full-smoke test-colab repository-url student site
+	tiny-hub test-full-smoke test-colab repository-url student site test-latest
 
 install: $(STAMP)
 
@@ -109,6 +110,10 @@ $(SITE_VENV)/.installed: requirements-site.txt
 	$(PYTHON) -m venv $(SITE_VENV)
 	$(SITE_VENV)/bin/pip install --quiet -r requirements-site.txt
 	touch $@
+
+# The drift check (weekly in .github/workflows/latest.yml): its own venv, the newest release of every package.
+test-latest: install
+	$(PY) scripts/test_latest.py
 
 # The student edition: solution cells (tagged "solution") replaced by a note; tests/test_student_edition.py checks it.
 student: install
