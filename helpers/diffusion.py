@@ -147,7 +147,8 @@ def train(unet, scheduler, images: torch.Tensor, labels: torch.Tensor | None = N
 
 @torch.no_grad()
 def sample(unet, scheduler, count: int, seed: int = 0, class_labels: torch.Tensor | None = None,
-           guidance_scale: float = 1.0, negative_labels: torch.Tensor | None = None) -> torch.Tensor:
+           guidance_scale: float = 1.0, negative_labels: torch.Tensor | None = None,
+           trajectory: list | None = None) -> torch.Tensor:
     """Draw ``count`` images in [-1, 1] (returned on the CPU) with ``scheduler``, its timesteps set by the caller.
 
     Starts from noise drawn with ``seed`` and calls ``unet`` at each of the scheduler's timesteps. With
@@ -155,7 +156,8 @@ def sample(unet, scheduler, count: int, seed: int = 0, class_labels: torch.Tenso
     with w = ``guidance_scale``, cond the prediction for ``class_labels`` and uncond the prediction for
     ``NULL_LABEL``, or for ``negative_labels`` (negative conditioning: steer away from them). w = 0 is the
     uncond branch alone, w = 1 the plain conditional model (one network call a step each); any other w
-    batches both branches into one call.
+    batches both branches into one call. With a ``trajectory`` list (DDPM and DDIM samplers, whose steps
+    return their estimate of the clean image), each step appends ``(t, x_t, predicted x_0)``, on the CPU.
     """
     device = unet.device
     generator = torch.Generator().manual_seed(seed)
@@ -176,7 +178,10 @@ def sample(unet, scheduler, count: int, seed: int = 0, class_labels: torch.Tenso
             both = unet(torch.cat([images, images]), t, class_labels=torch.cat([uncond_labels, class_labels])).sample
             uncond, cond = both.chunk(2)
             noise_pred = uncond + guidance_scale * (cond - uncond)
-        images = scheduler.step(noise_pred, t, images, generator=generator).prev_sample
+        output = scheduler.step(noise_pred, t, images, generator=generator)
+        if trajectory is not None:
+            trajectory.append((int(t), images.cpu(), output.pred_original_sample.cpu()))
+        images = output.prev_sample
     return images.clamp(-1, 1).cpu()
 
 

@@ -122,3 +122,17 @@ def test_measure_seed_fids_adds_the_fids_and_keeps_the_weights(tmp_path, monkeyp
     assert checkpoint["metrics"] == {"fid_ddim_20_360_vs_train": 1.0, "fid_ddpm_250_360_vs_train": 3.0}
     assert checkpoint["seed_fids"] == record and record["ddim_20_fid_by_seed"] == {0: 4.0, 1: 5.0, 2: 6.0}
     assert all(torch.equal(checkpoint["state_dict"][name], value) for name, value in before.items())
+
+
+def test_trajectory_records_each_step_without_changing_the_samples():
+    torch.manual_seed(0)
+    unet = diffusion.make_unet().eval()
+    sampler = diffusion.make_sampler(diffusion.make_scheduler(), "ddim", 3)
+    trajectory = []
+    images = diffusion.sample(unet, sampler, 2, seed=0, trajectory=trajectory)
+    assert torch.equal(images, diffusion.sample(unet, sampler, 2, seed=0))
+    assert [t for t, _, _ in trajectory] == sampler.timesteps.tolist()
+    start = torch.randn((2, 1, 16, 16), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(trajectory[0][1], start)  # the first x_t is the starting noise
+    assert all(x_t.shape == x0.shape == (2, 1, 16, 16) for _, x_t, x0 in trajectory)
+    assert trajectory[-1][2].abs().max() <= 1  # DDIM clips its estimate of x_0
