@@ -48,6 +48,25 @@ def test_concurrent_requests_share_steps_and_answer_as_alone(engine):
     assert not engine.batcher.rows  # every row left the batch
 
 
+def test_a_full_batch_keeps_requests_waiting_in_order_until_rows_leave(engine):
+    alone = [answer(engine, question)[0] for question in FRUITS]
+    prompt_length = len(engine.encode([{"role": "user", "content": FRUITS[0]}]))
+    together: dict[int, str] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, answer(engine, FRUITS[i])[0]))
+               for i in range(len(FRUITS))]
+    engine.batcher.largest_batch, capacity = 0, engine.batcher.max_batch_positions
+    engine.batcher.max_batch_positions = 3 * prompt_length - 1  # room for two rows, never three
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        engine.batcher.max_batch_positions = capacity
+    assert engine.batcher.largest_batch == 2  # batched, but never past the capacity
+    assert [together.get(i) for i in range(len(FRUITS))] == alone  # every request answered, none lost
+
+
 def test_each_row_keeps_its_own_budget_and_sampling(engine):
     results: dict[str, tuple[str, Generation]] = {}
     jobs = {"short": dict(max_tokens=3), "long": dict(max_tokens=12), "sampled": dict(temperature=1.0, seed=1)}

@@ -4,7 +4,9 @@ One thread, :class:`Batcher`, owns the model's forward passes. A request joins t
 running batch as soon as its prompt is computed; each step then writes one more token
 for every request in the batch in a single forward pass (one row each, left-padded to
 the longest), with each request's own sampling, penalties and budget. A request leaves
-the batch when it ends, runs out of budget or its client stops reading.
+the batch when it ends, runs out of budget or its client stops reading. Like a real
+server's key/value memory, the batch has a capacity (``max_batch_positions``, rows x
+padded length): a request that does not fit waits, in order, until rows leave.
 
 :class:`PrefixCache` keeps the key/value states of recent prompts: a new prompt that
 starts like one of them (the same system prompt, the same few-shot examples) computes
@@ -16,7 +18,7 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -146,9 +148,14 @@ class Request:
 class Batcher:
     """The thread that runs every forward pass of the model; :meth:`generate` is its only door."""
 
-    def __init__(self, model, end_ids: set[int], lock: threading.Lock, prefix_cache: PrefixCache):
+    def __init__(self, model, end_ids: set[int], lock: threading.Lock, prefix_cache: PrefixCache,
+                 max_batch_positions: int = 8192):
+        """``max_batch_positions``: rows x padded length the batch may hold (8192: about 0.4 GB of fp32 keys
+        and values for SmolLM2-135M); a longer single request still runs, alone."""
         self.model, self.end_ids, self.lock, self.prefix_cache = model, end_ids, lock, prefix_cache
+        self.max_batch_positions = max_batch_positions
         self.waiting: queue.SimpleQueue[Request] = queue.SimpleQueue()
+        self.pending: deque[Request] = deque()  # taken from ``waiting``, waiting for room in the batch
         self.rows: list[Request] = []  # the running batch, one row each
         self.cache: DynamicCache | None = None  # the batch's keys and values, left-padded
         self.mask: torch.Tensor | None = None  # 1 where a row's position is real, 0 where padding
@@ -192,11 +199,11 @@ class Batcher:
                     request.tokens.put(None)
                 self.rows, self.cache, self.mask = [], None, None
                 print(f"llm-batcher: {type(error).__name__}: {error}")
-        for request in self.rows:
+        for request in [*self.rows, *self.pending]:
             request.tokens.put(None)
 
-    def _admit(self, block: bool) -> None:
-        """Compute the prompts of the waiting requests and add them to the batch."""
+    def _take_waiting(self, block: bool) -> None:
+        """Move the newly arrived requests to ``pending`` (waiting up to 0.5 s for one if ``block``)."""
         while True:
             try:
                 request = self.waiting.get(timeout=0.5) if block else self.waiting.get_nowait()
@@ -205,6 +212,19 @@ class Batcher:
             if request is None or self.closing.is_set():
                 return
             block = False
+            if not request.stopped.is_set():
+                self.pending.append(request)
+
+    def _fits(self, request: Request) -> bool:
+        """Whether the batch has room for ``request`` (an empty batch always has)."""
+        width = max(self.mask.shape[1] if self.rows else 0, len(request.prompt_ids))
+        return not self.rows or (len(self.rows) + 1) * width <= self.max_batch_positions
+
+    def _admit(self, block: bool) -> None:
+        """Compute the prompts of the pending requests that fit, in order of arrival, and add them to the batch."""
+        self._take_waiting(block=block and not self.pending)
+        while self.pending and self._fits(self.pending[0]):
+            request = self.pending.popleft()
             if request.stopped.is_set():
                 continue
             with self.lock, torch.inference_mode():
