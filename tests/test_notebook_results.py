@@ -22,7 +22,7 @@ EXPECTED_METRICS = {
                      "ddim_20_seconds", "cfg_accuracy_scale_0", "cfg_accuracy_scale_1", "cfg_accuracy_best",
                      "cfg_best_scale", "img2img_strength_monotone", "loss_first", "loss_last",
                      "fid_guidance_seed_spread"],
-    "03_text_to_image_and_vlms": ["t2i_prompt_adherence", "t2i_prompt_adherence_no_guidance",
+    "03_text_to_image_and_vlms": ["t2i_prompt_adherence", "images_api_adherence", "t2i_prompt_adherence_no_guidance",
                                   "captioner_accuracy", "vae_recon_mse"],
     "04_speech": ["wer_tiny_en", "rtf_tiny_en", "round_trip_wer_espeak", "n_sentences"],
     "05_multimodal_clip": ["clip_zero_shot_accuracy", "clip_zero_shot_accuracy_single_template",

@@ -149,9 +149,10 @@ class Batcher:
     """The thread that runs every forward pass of the model; :meth:`generate` is its only door."""
 
     def __init__(self, model, end_ids: set[int], lock: threading.Lock, prefix_cache: PrefixCache,
-                 max_batch_positions: int = 8192):
-        """``max_batch_positions``: rows x padded length the batch may hold (8192: about 0.4 GB of fp32 keys
-        and values for SmolLM2-135M); a longer single request still runs, alone."""
+                 max_batch_positions: int = 4096):
+        """``max_batch_positions``: rows x padded length the batch may hold (4096: about 0.2 GB of fp32 keys
+        and values for SmolLM2-135M, twice that while a row joins; sixteen short chats, or five prompts of three
+        retrieved passages); a longer single request still runs, alone."""
         self.model, self.end_ids, self.lock, self.prefix_cache = model, end_ids, lock, prefix_cache
         self.max_batch_positions = max_batch_positions
         self.waiting: queue.SimpleQueue[Request] = queue.SimpleQueue()
