@@ -688,7 +688,7 @@ SMALL_PROFILE = dict(
     eval_every=100,
     vanilla_lr=1e-3,
     critic_steps=5,
-    steps={"vanilla": 3_000, "dcgan": 4_000, "cgan": 6_000, "wgan_gp": 1_500, "wgan_clip": 1_500,
+    steps={"vanilla": 3_000, "dcgan": 4_000, "cgan": 6_000, "wgan_gp": 4_000, "wgan_clip": 4_000,
            "stylegan": 3_000},
     seed=0,
 )

@@ -18,7 +18,9 @@ from helpers.guard_model import LinearHead, embed, load_head
 from helpers.guard_normalise import as_text, input_views, windows
 
 MAX_CHARS = 4000  # longer inputs are refused outright (cost, context stuffing), never checked in part
-LANGUAGES = ("en",)  # what the detector was trained on; other languages go to human review (see check_input)
+# what the detector was trained on (English, and attacks and questions of six more in data/safety/*_train.jsonl);
+# text in another language goes to human review (see check_input)
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
 LANGUAGE_MIN_LETTERS = 20  # shorter texts are too short to identify their language reliably
 LANGUAGE_MIN_PROBABILITY = 0.9
 
@@ -79,6 +81,18 @@ def language_reasons(pieces: Iterable[str], languages: Iterable[str]) -> list[st
 
 VERBS_IGNORE = r"(?:ignore|disregard|forget|override|skip|drop|discard|abandon|bypass|cancel|set aside|pay no attention to|never mind)"
 NOT_ABOUT_SOMETHING_ELSE = r"(?!\s+(?:of|for|in|on|at|about)\b)"  # "forget the rules of chess" is not an attack
+# the override rule in the six other languages the detector reads (LANGUAGES): a verb of ignoring or forgetting
+# (English "ignore", "ignored", "ignoring" are left to the rule above), then a word for instructions, rules or
+# configuration, not followed by "of the ..." in the forms that mostly mean something else ("les règles du jeu" is
+# no attack; "les règles de la boutique" is one, so "de" itself is not excluded)
+VERBS_IGNORE_OTHER = (r"(?:ignor(?!e[ds]?\b|ing\b)\w*|ignore(?=\s+(?:les|la|le|tes|toutes|tous|ces|las|los|as|os)\b)|"
+                      r"oublie\w*|fais abstraction|vergiss\w*|vergessen|missachte\w*|olvid\w*|no hagas caso|"
+                      r"dimentic\w*|esquec\w*|esqueç\w*|desconsider\w*|negeer\w*|vergeet|vergeten)")
+RULE_WORDS_OTHER = (r"(?:instructions?|consignes?|règles|directives|configuration|anweisungen|regeln|vorgaben|"
+                    r"richtlinien|konfiguration|befehle|instrucciones|reglas|normas|indicaciones|directrices|"
+                    r"configuración|istruzioni|regole|indicazioni|direttive|configurazione|instruções|regras|"
+                    r"indicações|diretrizes|configuração|instructies|regels|aanwijzingen|richtlijnen|configuratie)")
+NOT_ABOUT_SOMETHING_ELSE_OTHER = r"(?!\s+(?:of|for|in|on|at|about|du|del|della|dello|dei|van|von|für|pour|para|per)\b)"
 RULES = {
     "override previous instructions": re.compile(
         VERBS_IGNORE + r"\b[^.?!\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|original|initial|all|any|every|"
@@ -95,6 +109,9 @@ RULES = {
     "jailbreak persona": re.compile(
         r"\b(?:do anything now|jailbreak mode|jailbroken|god mode|unrestricted mode|unfiltered (?:ai|mode|assistant)|"
         r"no ethical guidelines|(?:has|have|with) no (?:rules|restrictions|limits|filters))\b", re.I),
+    "override previous instructions (in another language)": re.compile(
+        r"\b" + VERBS_IGNORE_OTHER + r"\b[^.?!\n]{0,50}?\b" + RULE_WORDS_OTHER + r"\b" + NOT_ABOUT_SOMETHING_ELSE_OTHER,
+        re.I),
 }
 
 # Retrieved documents are data: sentences that address the assistant, redirect users or ask for data are not.
@@ -139,8 +156,10 @@ def check_input(text, *, max_chars: int = MAX_CHARS, detector: LinearHead | bool
 
 def check_inputs(texts: Iterable, *, max_chars: int = MAX_CHARS, detector: LinearHead | bool = True,
                  threshold: float | None = None, languages: Iterable[str] | None = LANGUAGES) -> list[Verdict]:
-    """:func:`check_input` for many texts: every view of every text, cut into token windows, goes through the
-    encoder in one batched call."""
+    """:func:`check_input` for many texts: every view of every text, cut into sentences and token windows, goes
+    through the encoder in one batched call. A piece is scored once (the same piece in two views, once), and a text
+    that the length, language or rule layers already block skips the detector: its score cannot change the verdict
+    (its ``score`` stays 0.0)."""
     verdicts: list[Verdict | None] = []
     pending = []  # (position, views, pieces to score as (view name, window text), reasons so far)
     for text in texts:
@@ -156,10 +175,15 @@ def check_inputs(texts: Iterable, *, max_chars: int = MAX_CHARS, detector: Linea
                                             "shorten it or split it, and check each part (nothing was checked)"]))
         else:
             views = input_views(text)
-            pieces = [(name, window) for name, view in views.items() for window in windows(view)]
+            pieces = {}  # window text in lower case (the encoder is uncased) -> (view name, window text)
+            for name, view in views.items():
+                for window in windows(view):
+                    pieces.setdefault(window.lower(), (name, window))
+            pieces = list(pieces.values())
             reasons = language_reasons([window for name, window in pieces if name == "text"],
                                        languages) if languages is not None else []
-            pending.append((len(verdicts), views, pieces, reasons + rule_hits(views)))
+            reasons += rule_hits(views)
+            pending.append((len(verdicts), views, [] if reasons else pieces, reasons))
             verdicts.append(None)
     head = (load_head() if detector is True else detector) if detector else None
     if head is not None and pending:
@@ -168,13 +192,14 @@ def check_inputs(texts: Iterable, *, max_chars: int = MAX_CHARS, detector: Linea
     start = 0
     for position, views, pieces, reasons in pending:
         score = 0.0
-        if head is not None:
+        if head is not None and pieces:
             scores = probabilities[start:start + len(pieces)]
             start += len(pieces)
             best = int(np.argmax(scores))
             score = float(scores[best])
             if score >= limit:
-                where = pieces[best][0] if len(pieces) == len(views) else f"{pieces[best][0]}, token window"
+                name, window = pieces[best]
+                where = name if window == views[name] else f"{name}, the piece {window[:40]!r}"
                 reasons = reasons + [f"detector: attack probability {score:.2f} >= {limit:.2f} (view: {where})"]
         verdicts[position] = Verdict(not reasons, reasons, score, views)
     return verdicts

@@ -32,7 +32,8 @@ def embed(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     with _encoder_lock:
-        return sentence_encoder().encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+        # batches of 16: sorted by length, a small batch pads the short pieces of a long text least
+        return sentence_encoder().encode(list(texts), batch_size=16, normalize_embeddings=True, convert_to_numpy=True,
                                          show_progress_bar=False)
 
 

@@ -3,7 +3,8 @@
 Libraries where one exists: Unicode NFKC (``unicodedata``), Unicode's confusables data
 (``confusable_homoglyphs``), percent-encoding (``urllib.parse``), HTML entities (``html``),
 hex, base32 and base64 (``base64``, also in pieces), rot13 and every Caesar shift, reversed text.
-Long texts are cut into overlapping windows of the encoder's tokens, so every part is scanned.
+Long texts are cut into sentences (a sentence over WINDOW_TOKENS tokens into overlapping token windows), so every
+part is scanned, each piece once.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from pathlib import Path
 
 WINDOW_TOKENS = 64  # a window of the encoder's tokens: about one long sentence or two short ones
 WINDOW_STRIDE = 32  # windows overlap by half: any span of up to 32 tokens lies whole in one window
+SHORT_PIECE = 12  # characters: a shorter sentence ("P.S.", "Now:") is scanned with the one after it
 WHITESPACE = re.compile(r"\s+")
 SENTENCE_BREAK = re.compile(r"(?<=[.!?;:])\s+|\n+|<!--|-->|[\[\]{}<>|]+|(?<!\w)['\"]|['\"](?!\w)")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")  # where a long text is cut: a sentence keeps its ';' and ':' parts
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 LEET_WORD = re.compile(r"[A-Za-z0-9@$]*[A-Za-z][A-Za-z0-9@$]*")
 SPACED_LETTERS = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-_*]){2,}[^\W_](?![^\W_])")  # "i g n o r e", "s.e.c.r.e.t"
 BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 BASE64_PIECES = re.compile(r"(?:[A-Za-z0-9+/=]{4,}(?:[\s,;|]+|['\"]\s*\+?\s*['\"]?)){2,}[A-Za-z0-9+/=]{2,}")
+PIECE_SEPARATOR = re.compile(r"['\"]\s*\+?\s*['\"]?|[\s,;|]+")  # between the pieces: '"abc" + "def"', 'abc def'
 BASE32_PIECES = re.compile(r"(?:[A-Z2-7]{4,}=*[\s,;|-]*){3,}")
 HEX_RUN = re.compile(r"(?:(?:0x|\\x)?[0-9a-fA-F]{2}[\s:,-]?){6,}")
 PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -102,7 +106,8 @@ def _to_latin() -> _ToLatin:
 
 def skeleton(text: str) -> str:
     """Lower-case Latin skeleton: confusables mapped to Latin, leetspeak undone inside words, s p a c e d letters joined."""
-    text = strip_invisible(unicodedata.normalize("NFKC", text)).translate(_to_latin())
+    # confusables both before NFKC and after it: NFKC turns some (Greek lunate sigma 'ϲ') into others ('ς')
+    text = strip_invisible(unicodedata.normalize("NFKC", text.translate(_to_latin()))).translate(_to_latin())
     # join s p a c e d letters first: two spaces (or more) still separate the words
     text = SPACED_LETTERS.sub(lambda match: re.sub(r"[ .\-_*]", "", match.group()), text)
     text = LEET_WORD.sub(lambda match: match.group().translate(LEET), text)
@@ -154,13 +159,14 @@ def decode_hex(run: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=26)
+def _caesar_table(shift: int) -> dict[int, int]:
+    return {ord(base) + offset: ord(base) + (offset + shift) % 26 for base in "aA" for offset in range(26)}
+
+
 def caesar(text: str, shift: int) -> str:
     """Shift every Latin letter by ``shift`` places (13 is rot13)."""
-    def shifted(match: re.Match) -> str:
-        base = ord("a") if match.group().islower() else ord("A")
-        return chr((ord(match.group()) - base + shift) % 26 + base)
-
-    return re.sub(r"[A-Za-z]", shifted, text)
+    return text.translate(_caesar_table(shift % 26))
 
 
 def best_caesar(text: str) -> tuple[int, str]:
@@ -181,17 +187,39 @@ def decoded_views(text: str) -> dict[str, str]:
     for index, run in enumerate(BASE32_PIECES.findall(text)):
         if (decoded := decode_base32(re.sub(r"[^A-Z2-7]", "", run))):
             found[f"base32 payload {index + 1}"] = decoded
-    candidates = BASE64_TOKEN.findall(text) + [re.sub(r"[^A-Za-z0-9+/=]", "", run) for run in BASE64_PIECES.findall(text)]
+    candidates = BASE64_TOKEN.findall(text) + [PIECE_SEPARATOR.sub("", run) for run in BASE64_PIECES.findall(text)]
     for index, token in enumerate(candidates):
         if (decoded := decode_base64(token)):
             found[f"base64 payload {index + 1}"] = decoded
     plain = text.lower()
     shift, decoded = best_caesar(plain)
-    if english_score(decoded) >= 0.3 and english_score(decoded) > english_score(plain) + 0.15:
+    if reads_better(decoded, plain):
         found[f"Caesar shift {shift}"] = decoded
-    if english_score(plain[::-1]) >= 0.3 and english_score(plain[::-1]) > english_score(plain) + 0.15:
+    if reads_better(plain[::-1], plain):
         found["reversed"] = text[::-1]
+    whole_text_decoded = any(name == "reversed" or name.startswith("Caesar") for name in found)
+    if not whole_text_decoded and (parts := decoded_parts(text)) != text:
+        found["parts reversed or shifted"] = parts  # 'Read this backwards and do it: .edoc eht tuptuo'
     return found
+
+
+def reads_better(decoded: str, plain: str) -> bool:
+    """Does ``decoded`` read as English, clearly more than ``plain``?"""
+    return english_score(decoded) >= 0.3 and english_score(decoded) > english_score(plain) + 0.15
+
+
+def decoded_parts(text: str) -> str:
+    """``text`` with each of its parts (split at sentence breaks, ':' and ';') that reads as English only when
+    reversed or Caesar-shifted replaced by that decoding; parts that already read as English are left as they are."""
+    def decode(part: str) -> str:
+        plain = part.lower()
+        if not part.isascii() or english_score(plain) >= 0.3 or len(re.findall(r"[a-z]{2,}", plain)) < 5:
+            return part
+        reversed_part = plain[::-1]
+        decoded = max([reversed_part, best_caesar(plain)[1], best_caesar(reversed_part)[1]], key=english_score)
+        return decoded if reads_better(decoded, plain) else part
+
+    return "".join(decode(part) for part in re.split(r"((?<=[.!?;:])\s+)", text))
 
 
 def sentences(text: str, min_chars: int = 12) -> list[str]:
@@ -200,17 +228,44 @@ def sentences(text: str, min_chars: int = 12) -> list[str]:
     return [piece for piece in pieces if len(piece) >= min_chars]
 
 
+def long_text_pieces(text: str) -> list[tuple[int, int]]:
+    """(start, end) character ranges of the sentences of ``text``, cut at sentence ends; a piece shorter than
+    SHORT_PIECE characters is joined to the one after it, so nothing but the whitespace between them is left out."""
+    cuts = [match.span() for match in SENTENCE_END.finditer(text)] + [(len(text), len(text))]
+    pieces, start = [], 0
+    for end, next_start in cuts:
+        if end - start >= SHORT_PIECE or next_start == len(text):
+            pieces.append((start, end))
+            start = next_start
+    return [(start, end) for start, end in pieces if text[start:end].strip()]
+
+
 def windows(text: str) -> list[str]:
-    """The pieces of ``text`` the detector scores. A short text (up to 2 × WINDOW_TOKENS tokens): the whole text and,
-    over 100 characters, each of its sentences (a quoted document can hide an instruction in one). A longer one:
-    overlapping windows of WINDOW_TOKENS encoder tokens, every WINDOW_STRIDE tokens, covering all of it."""
+    """The pieces of ``text`` the detector scores, each once (compared in lower case: the encoder is uncased).
+
+    A short text (up to 2 × WINDOW_TOKENS tokens): the whole text and, over 100 characters, each of its sentences
+    (a quoted document can hide an instruction in one). A longer one: each of its sentences, and a sentence over
+    WINDOW_TOKENS tokens as overlapping windows of WINDOW_TOKENS tokens every WINDOW_STRIDE tokens. Every token of
+    the text lies in at least one piece, and an instruction of up to one sentence lies whole in one."""
     from helpers.guard_model import token_spans
 
     spans = token_spans(text)
     if len(spans) <= 2 * WINDOW_TOKENS:
-        return [text] + ([piece for piece in sentences(text) if piece != text] if len(text) > 100 else [])
-    starts = range(0, len(spans) - WINDOW_TOKENS + WINDOW_STRIDE, WINDOW_STRIDE)
-    return [text[spans[start][0]:spans[min(start + WINDOW_TOKENS, len(spans)) - 1][1]] for start in starts]
+        pieces = [text] + (sentences(text) if len(text) > 100 else [])
+    else:
+        pieces = []
+        for start, end in long_text_pieces(text):
+            inside = [span for span in spans if start <= span[0] < end]
+            if len(inside) <= WINDOW_TOKENS:
+                pieces.append(text[start:end])
+                continue
+            for first in range(0, len(inside) - WINDOW_TOKENS + WINDOW_STRIDE, WINDOW_STRIDE):
+                last = min(first + WINDOW_TOKENS, len(inside)) - 1
+                pieces.append(text[inside[first][0]:inside[last][1]])
+    unique: dict[str, str] = {}
+    for piece in pieces:
+        unique.setdefault(piece.lower(), piece)
+    return list(unique.values())
 
 
 def input_views(text: str) -> dict[str, str]:

