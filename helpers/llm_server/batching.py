@@ -99,7 +99,7 @@ def common_length(a: list[int], b: tuple[int, ...]) -> int:
 class PrefixCache:
     """Key/value states of recent prompts, least recently used dropped first, up to ``max_tokens`` in all."""
 
-    def __init__(self, max_tokens: int = 2048):
+    def __init__(self, max_tokens: int = 4096):
         self.max_tokens = max_tokens
         self.entries: OrderedDict[tuple[int, ...], Layers] = OrderedDict()
         self.hits = self.reused_tokens = 0  # for the benchmark and the tests
