@@ -147,6 +147,24 @@ def _as_rgb(image) -> np.ndarray:
     return array.astype(np.float32)
 
 
+def _shape_blob(image) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(each pixel's nearest palette colour, 0 = background; the most frequent shape colour; the mask of that
+    colour's largest connected blob, or None when too few pixels are coloured)."""
+    from scipy import ndimage
+
+    rgb = _as_rgb(image)
+    height, width, _ = rgb.shape
+    palette = np.array([BACKGROUND, *COLOURS.values()], dtype=np.float32)
+    nearest = ((rgb[:, :, None, :] - palette) ** 2).sum(-1).argmin(-1)
+    counts = np.bincount(nearest.ravel(), minlength=len(palette))[1:]
+    colour_index = int(counts.argmax()) + 1
+    if counts.max() < MIN_PIXELS * height * width:
+        return nearest, colour_index, None
+    blobs, n_blobs = ndimage.label(nearest == colour_index)
+    largest = 1 + int(np.bincount(blobs.ravel(), minlength=n_blobs + 1)[1:].argmax())
+    return nearest, colour_index, blobs == largest
+
+
 def read_scene(image) -> Scene:
     """Read (colour, shape, position) back from the pixels of one image.
 
@@ -155,25 +173,36 @@ def read_scene(image) -> Scene:
     the blob's bounding-box centre. Shape: how much of its bounding box the blob fills (square
     ~1, circle ~pi/4, triangle ~1/2). Fields that cannot be read (no shape) are ``None``.
     """
-    from scipy import ndimage
-
-    rgb = _as_rgb(image)
-    height, width, _ = rgb.shape
-    palette = np.array([BACKGROUND, *COLOURS.values()], dtype=np.float32)
-    nearest = ((rgb[:, :, None, :] - palette) ** 2).sum(-1).argmin(-1)  # 0 = background
-    counts = np.bincount(nearest.ravel(), minlength=len(palette))[1:]
-    if counts.max() < MIN_PIXELS * height * width:
+    nearest, colour_index, blob = _shape_blob(image)
+    if blob is None:
         return Scene(None, None, None)
-    colour_index = int(counts.argmax()) + 1
-    blobs, n_blobs = ndimage.label(nearest == colour_index)
-    largest = 1 + int(np.bincount(blobs.ravel(), minlength=n_blobs + 1)[1:].argmax())
-    ys, xs = np.nonzero(blobs == largest)
+    height, width = nearest.shape
+    ys, xs = np.nonzero(blob)
     box_width, box_height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     fill = len(xs) / (box_width * box_height)
     shape = "square" if fill >= 0.9 else "circle" if fill >= 0.65 else "triangle"
     centre = np.array([(xs.min() + xs.max() + 1) / 2 / width, (ys.min() + ys.max() + 1) / 2 / height])
     position = min(ANCHORS, key=lambda name: float(((np.array(ANCHORS[name]) - centre) ** 2).sum()))
     return Scene(list(COLOURS)[colour_index - 1], shape, position)
+
+
+def is_valid_scene(image, max_stray: float = 0.01) -> bool:
+    """True when ``image`` (as ``read_scene`` takes it) shows one shape as the scenes are drawn, any of the 45.
+
+    ``read_scene`` always reads *something* once a few pixels are coloured, so this asks more: the
+    shape it reads is a drawn shape's size (bounding box within 2.5 px of ``SHAPE_SIZE`` of the
+    canvas each way) and at most ``max_stray`` of the canvas is coloured outside it (other blobs,
+    other colours). Every drawn scene passes; a smear of colours, or two shapes, does not.
+    """
+    nearest, _, blob = _shape_blob(image)
+    if blob is None:  # (almost) nothing drawn
+        return False
+    height, width = nearest.shape
+    ys, xs = np.nonzero(blob)
+    drawn_side = SHAPE_SIZE * width
+    right_size = abs(xs.max() - xs.min() + 1 - drawn_side) <= 2.5 and abs(ys.max() - ys.min() + 1 - drawn_side) <= 2.5
+    stray = ((nearest != 0) & ~blob).sum() / (height * width)
+    return bool(right_size and stray <= max_stray)
 
 
 def adherence(images, prompts) -> float:

@@ -291,37 +291,6 @@ def measure_adherence(models: SceneModels, guidance_scale, per_prompt=EVAL_PER_P
     return adherence(images_from_prompts(prompts, models, guidance_scale=guidance_scale, seed=seed), prompts)
 
 
-def is_valid_scene(image, max_stray=0.01) -> bool:
-    """True when ``image`` (as ``read_scene`` takes it) shows one shape as the scenes are drawn, any of the 45.
-
-    ``read_scene`` always reads *something* once a few pixels are coloured, so this asks more: the
-    shape it reads is a drawn shape's size (bounding box within 2.5 px of ``SHAPE_SIZE`` of the
-    canvas each way) and at most ``max_stray`` of the canvas is coloured outside it (other blobs,
-    other colours). Every drawn scene passes; a smear of colours, or two shapes, does not.
-    """
-    import numpy as np
-    from scipy import ndimage
-
-    from helpers.scenes import BACKGROUND, COLOURS, SHAPE_SIZE, read_scene, to_uint8
-
-    scene = read_scene(image)
-    if scene.colour is None:  # (almost) nothing drawn
-        return False
-    if isinstance(image, torch.Tensor):  # (3, H, W) in [-1, 1], as the models make them
-        image = to_uint8(image)[0]
-    rgb = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.float32)
-    height, width, _ = rgb.shape
-    palette = np.array([BACKGROUND, *COLOURS.values()], dtype=np.float32)
-    nearest = ((rgb[:, :, None, :] - palette) ** 2).sum(-1).argmin(-1)  # 0 = background, as read_scene labels
-    blobs, _ = ndimage.label(nearest == 1 + list(COLOURS).index(scene.colour))
-    shape = blobs == 1 + int(np.bincount(blobs.ravel())[1:].argmax())  # the blob read_scene read
-    ys, xs = np.nonzero(shape)
-    drawn_side = SHAPE_SIZE * width
-    right_size = abs(xs.max() - xs.min() + 1 - drawn_side) <= 2.5 and abs(ys.max() - ys.min() + 1 - drawn_side) <= 2.5
-    stray = ((nearest != 0) & ~shape).sum() / (height * width)
-    return bool(right_size and stray <= max_stray)
-
-
 # ---------------------------------------------------------------------------------------------
 # Image-to-text: a small captioner (a VLM in miniature)
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 
 from helpers.scenes import (
     ALL_COMBOS, COLOURS, HELD_OUT_COMBOS, POSITIONS, SHAPES, TRAIN_COMBOS, WORDS, Scene, adherence, caption,
-    caption_tokenizer, draw_scene, make_scenes, parse_caption, read_scene, to_tensor, to_uint8,
+    caption_tokenizer, draw_scene, is_valid_scene, make_scenes, parse_caption, read_scene, to_tensor, to_uint8,
 )
 
 
@@ -99,3 +99,21 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="prompts"):
         adherence(torch.zeros(2, 3, 32, 32), ["a red circle in the centre"])
     assert POSITIONS[-1] == "centre"
+
+
+def test_is_valid_scene_passes_drawn_scenes_and_fails_smears_blanks_and_extra_shapes():
+    from PIL import Image
+
+    images, _, _ = make_scenes(45, seed=3)  # one jittered drawing of each of the 45 scenes
+    assert all(is_valid_scene(image) for image in images)
+    drawn = draw_scene(("red", "circle", "top left"))
+    assert is_valid_scene(Image.fromarray(drawn)) and is_valid_scene(drawn)  # PIL and uint8 arrays too
+    blank = np.full((32, 32, 3), 255, dtype=np.uint8)
+    assert not is_valid_scene(to_tensor(blank)[0])
+    two_shapes = np.minimum(drawn, draw_scene(("blue", "square", "bottom right")))  # a second shape beside it
+    assert not is_valid_scene(two_shapes)
+    too_big = draw_scene(("red", "circle", "top left"), size=64)[:32, :32]  # a 22-pixel circle on a 32-pixel canvas
+    assert not is_valid_scene(too_big)
+    speckled = drawn.copy()
+    speckled[::4, ::4] = (40, 170, 60)  # green specks over the canvas: 6 % of it coloured outside the shape
+    assert not is_valid_scene(speckled) and is_valid_scene(speckled, max_stray=0.1)

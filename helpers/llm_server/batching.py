@@ -214,8 +214,7 @@ class Batcher:
             if request is None or self.closing.is_set():
                 return
             block = False
-            if not request.stopped.is_set():
-                self.pending.append(request)
+            self.pending.append(request)
 
     def _fits(self, request: Request) -> bool:
         """Whether the batch has room for ``request`` (an empty batch always has)."""
@@ -223,9 +222,10 @@ class Batcher:
         return not self.rows or (len(self.rows) + 1) * width <= self.max_batch_positions
 
     def _admit(self, block: bool) -> None:
-        """Compute the prompts of the pending requests that fit, in order of arrival, and add them to the batch."""
+        """Compute the prompts of the pending requests that fit, in order of arrival, and add them to the batch
+        (a request whose reader went away is dropped, fitting or not)."""
         self._take_waiting(block=block and not self.pending)
-        while self.pending and self._fits(self.pending[0]):
+        while self.pending and (self.pending[0].stopped.is_set() or self._fits(self.pending[0])):
             request = self.pending.popleft()
             if request.stopped.is_set():
                 continue

@@ -69,9 +69,9 @@ def distilbert_sst2(vocab_size: int):
 
 def guard_sentences() -> list[str]:
     """Chapter 06's held-out and fresh prompts, attacks and benign."""
-    folder = REPO_ROOT / "data" / "safety"
-    return [json.loads(line)["text"] for split in ("eval", "fresh") for kind in ("attacks", "benign")
-            for line in (folder / f"{kind}_{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    from helpers.guard_training import load_prompts
+
+    return [text for split in ("eval", "fresh") for text in load_prompts(split)[0]]
 
 
 def deberta_tokenizer(sentences: list[str], vocab_size: int = 400):
