@@ -46,7 +46,7 @@ def test_anatomy(path):
     title = text_of(cells[0])
     number = path.stem[:2]
     assert cells[0]["cell_type"] == "markdown" and title.startswith(f"# Chapter {number} — ")
-    assert f"colab.research.google.com/github/" in title and f"notebooks/{path.name}" in title
+    assert "colab.research.google.com/github/" in title and f"notebooks/{path.name}" in title
     assert "What you need" in title
     headings = [line for text in markdown for line in text.splitlines() if line.startswith("## ")]
     for required in ("## Learning objectives", "## Set-up", "## Exercises", "## Summary"):

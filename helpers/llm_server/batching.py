@@ -5,8 +5,8 @@ running batch as soon as its prompt is computed; each step then writes one more 
 for every request in the batch in a single forward pass (one row each, left-padded to
 the longest), with each request's own sampling, penalties and budget. A request leaves
 the batch when it ends, runs out of budget or its client stops reading. Like a real
-server's key/value memory, the batch has a capacity (``max_batch_positions``, rows x
-padded length): a request that does not fit waits, in order, until rows leave.
+server's key/value memory, the batch has a capacity (``max_batch_mb``, rows x padded
+length x the bytes of a position): a request that does not fit waits, in order, until rows leave.
 
 :class:`PrefixCache` keeps the key/value states of recent prompts: a new prompt that
 starts like one of them (the same system prompt, the same few-shot examples) computes
@@ -149,13 +149,17 @@ class Batcher:
     """The thread that runs every forward pass of the model; :meth:`generate` is its only door."""
 
     def __init__(self, model, end_ids: set[int], lock: threading.Lock, prefix_cache: PrefixCache,
-                 max_batch_positions: int = 3072):
-        """``max_batch_positions``: rows x padded length the batch may hold; a longer single request still runs,
-        alone. Measured on 72 concurrent chats of about 150 tokens (SmolLM2-135M, fp32, 2 cores): the process peaked
-        at 2.54 GB with 4096 positions, 2.27 GB with 3072 and 2.06 GB with 2048 (a 2048-token prefix cache in the
-        last two), and 2048 took 48 s against 3072's 41 s."""
+                 max_batch_mb: float = 96):
+        """``max_batch_mb``: the batch's keys and values may take this much memory (rows x padded length x the
+        bytes of one position, ``max_batch_positions``); a longer single request still runs, alone.
+
+        Measured on 72 concurrent chats of about 150 tokens (SmolLM2-135M, 2 cores, a 4096-token prefix cache):
+        with no limit, fp32 took 72-76 s and the process peaked at 3.3-3.8 GB (the allocator keeps what the
+        growing batch's copies freed); 3072 positions (141 MB) took 90 s at 2.24 GB, 1638 (72 MB) 134 s at 2.03 GB.
+        In bfloat16, 3072 positions (71 MB) took 53 s at 1.72 GB, 4096 (94 MB) the same time at 1.77 GB.
+        """
         self.model, self.end_ids, self.lock, self.prefix_cache = model, end_ids, lock, prefix_cache
-        self.max_batch_positions = max_batch_positions
+        self.max_batch_positions = int(max_batch_mb * 2**20 // bytes_per_position(model))
         self.waiting: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.pending: deque[Request] = deque()  # taken from ``waiting``, waiting for room in the batch
         self.rows: list[Request] = []  # the running batch, one row each
@@ -305,6 +309,13 @@ class Batcher:
         self.mask = self.mask[:, first_used:]
         self.cache = growing_cache([(k[index, :, first_used:], v[index, :, first_used:])
                                     for k, v in layers_of(self.cache)])
+
+
+def bytes_per_position(model) -> int:
+    """Memory of one cached position of one row: keys and values of every layer."""
+    config = model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim * model.dtype.itemsize
 
 
 def _pad(tensor: torch.Tensor, width: int) -> torch.Tensor:

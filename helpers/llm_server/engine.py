@@ -20,6 +20,7 @@ import torch
 from helpers.llm_server.batching import Batcher, PrefixCache
 from helpers.llm_server.prompt_caching import CacheBook
 from helpers.llm_server.structured import JsonGrammars
+from helpers.config import fast_cpu_dtype
 from helpers.local_model import load_smollm2
 
 # Used when a request leaves them out: as both real APIs, temperature 1 (sampled).
@@ -101,8 +102,11 @@ def held_back(text: str, stops: list[str]) -> int:
 class LocalModel:
     """SmolLM2-135M-Instruct behind a lock: chat prompt in, text pieces out."""
 
-    def __init__(self):
-        self.model, self.tokenizer = load_smollm2()
+    def __init__(self, dtype: torch.dtype | None = None):
+        """``dtype``: ``helpers.config.fast_cpu_dtype()`` unless given (bfloat16 where the CPU is fast at it). In
+        bfloat16 a row's rounding depends on the rows beside it, as on the real APIs' servers, so at temperature 0
+        a near-tie can go the other way in a batch than alone; in fp32 it practically never does."""
+        self.model, self.tokenizer = load_smollm2(dtype or fast_cpu_dtype())
         self.context = self.model.config.max_position_embeddings
         end_of_text = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.end_ids = {self.tokenizer.eos_token_id, end_of_text}
