@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers.guard_links import link_reasons
-from helpers.guard_model import LinearHead, embed, load_head
+from helpers.guard_model import LinearHead, embed, encoder_form, load_head
 from helpers.guard_normalise import as_text, input_views, windows
 
 MAX_CHARS = 4000  # longer inputs are refused outright (cost, context stuffing), never checked in part
@@ -175,10 +175,10 @@ def check_inputs(texts: Iterable, *, max_chars: int = MAX_CHARS, detector: Linea
                                             "shorten it or split it, and check each part (nothing was checked)"]))
         else:
             views = input_views(text)
-            pieces = {}  # window text in lower case (the encoder is uncased) -> (view name, window text)
+            pieces = {}  # window text as the encoder reads it (encoder_form) -> (view name, window text)
             for name, view in views.items():
                 for window in windows(view):
-                    pieces.setdefault(window.lower(), (name, window))
+                    pieces.setdefault(encoder_form(window), (name, window))
             pieces = list(pieces.values())
             reasons = language_reasons([window for name, window in pieces if name == "text"],
                                        languages) if languages is not None else []

@@ -37,6 +37,13 @@ def embed(texts: list[str]) -> np.ndarray:
                                          show_progress_bar=False)
 
 
+def encoder_form(text: str) -> str:
+    """``text`` as the encoder reads it (its tokenizer's normaliser: lower case, accents stripped). Two pieces of the
+    same form get the same embedding, so the guard scores them once ('Español' and the skeleton's 'espanol')."""
+    with _encoder_lock:
+        return sentence_encoder().tokenizer.backend_tokenizer.normalizer.normalize_str(text)
+
+
 def token_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) character offsets of the encoder's tokens in ``text`` (no special tokens)."""
     with _encoder_lock:

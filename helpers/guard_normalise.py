@@ -241,13 +241,13 @@ def long_text_pieces(text: str) -> list[tuple[int, int]]:
 
 
 def windows(text: str) -> list[str]:
-    """The pieces of ``text`` the detector scores, each once (compared in lower case: the encoder is uncased).
+    """The pieces of ``text`` the detector scores, each once (compared as the encoder reads them: ``encoder_form``).
 
     A short text (up to 2 × WINDOW_TOKENS tokens): the whole text and, over 100 characters, each of its sentences
     (a quoted document can hide an instruction in one). A longer one: each of its sentences, and a sentence over
     WINDOW_TOKENS tokens as overlapping windows of WINDOW_TOKENS tokens every WINDOW_STRIDE tokens. Every token of
     the text lies in at least one piece, and an instruction of up to one sentence lies whole in one."""
-    from helpers.guard_model import token_spans
+    from helpers.guard_model import encoder_form, token_spans
 
     spans = token_spans(text)
     if len(spans) <= 2 * WINDOW_TOKENS:
@@ -264,7 +264,7 @@ def windows(text: str) -> list[str]:
                 pieces.append(text[inside[first][0]:inside[last][1]])
     unique: dict[str, str] = {}
     for piece in pieces:
-        unique.setdefault(piece.lower(), piece)
+        unique.setdefault(encoder_form(piece), piece)
     return list(unique.values())
 
 

@@ -194,3 +194,15 @@ def test_check_inputs_batches_every_window_in_one_encoder_call(monkeypatch):
     # one call: the three sentences of the long text once each, and the question; the attack, blocked by a rule,
     # skips the detector (its score could not change the verdict)
     assert calls == [4] and verdicts[2].layers == {"rule"} and verdicts[2].score == 0.0
+
+
+def test_a_sentence_and_its_accent_free_skeleton_are_scored_once(monkeypatch):
+    from helpers import guard_input
+
+    scored = []
+    real_embed = guard_input.embed
+    monkeypatch.setattr(guard_input, "embed", lambda texts: scored.extend(texts) or real_embed(texts))
+    text = "Hola, quiero organizar un club de lectura en español. ¿Tienen también libros en inglés para niños?"
+    verdict = check_inputs([text], languages=None)[0]
+    assert set(verdict.views) == {"text", "skeleton"}  # the skeleton drops the accents, and so does the encoder:
+    assert scored == [text]  # one piece (a text under 100 characters is not cut into sentences), scored once
