@@ -17,8 +17,9 @@ The local model samples at temperature 1 unless you pass one, as the real APIs
 do; ``**greedy_if_local(client)`` asks it for greedy answers (and leaves the real
 models, which refuse a temperature, alone). Greedy is reproducible one request at a
 time; in a batch of concurrent requests a close call between two tokens can flip
-(the model runs in bfloat16 where the CPU is fast at it), as on real serving stacks. It cannot see images, and it calls tools (``tools=``,
-without streaming) in SmolLM2's own format, unreliably: see ``helpers.llm_tools``.
+(the model runs in bfloat16 where the CPU is fast at it), as on real serving stacks.
+It cannot see images, and it calls tools (``tools=``, without streaming) in SmolLM2's
+own format, unreliably: see ``helpers.llm_tools``.
 
 Model ids live in ``helpers.models``, once: change them there when a provider retires a model.
 Keys are never printed or written anywhere.

@@ -71,7 +71,6 @@ def smollm2_folder() -> Path:
     return folder
 
 
-@functools.lru_cache(maxsize=2)
 def load_smollm2(dtype: torch.dtype | None = None):
     """``(model, tokenizer)`` for SmolLM2-135M-Instruct on the CPU, in eval mode; loaded once per process and dtype.
 
@@ -79,9 +78,15 @@ def load_smollm2(dtype: torch.dtype | None = None):
     CPU is fast at it: twice the tokens a second, half the memory); chapter 07 keeps fp32 for its log-odds.
     """
     import torch
+
+    return _load_smollm2(dtype or torch.float32)  # one cache entry per dtype: None and fp32 are one model
+
+
+@functools.lru_cache(maxsize=2)
+def _load_smollm2(dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = smollm2_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
     return model, tokenizer

@@ -156,3 +156,7 @@ def test_the_committed_benchmark_meets_its_bars():
     one_by_one, batched = bench["output_tokens"]  # about the same work both ways (bfloat16: a close call may flip)
     assert abs(one_by_one - batched) <= 0.05 * one_by_one
     assert bench["batched_speedup"] >= 4 and bench["prefix_cache_ttft_speedup"] >= 3
+
+
+def test_the_default_dtype_and_fp32_are_one_loaded_model():
+    assert load_smollm2() is load_smollm2(torch.float32)

@@ -17,10 +17,10 @@ from typing import Iterator
 
 import torch
 
+from helpers.config import fast_cpu_dtype
 from helpers.llm_server.batching import Batcher, PrefixCache
 from helpers.llm_server.prompt_caching import CacheBook
 from helpers.llm_server.structured import JsonGrammars
-from helpers.config import fast_cpu_dtype
 from helpers.local_model import load_smollm2
 
 # Used when a request leaves them out: as both real APIs, temperature 1 (sampled).
