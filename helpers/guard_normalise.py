@@ -63,8 +63,19 @@ def _invisible(character: str) -> bool:
             or code in (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0))
 
 
+class _Invisible(dict):
+    """A ``str.translate`` table filled on demand: None (delete) for an invisible character, else the character."""
+
+    def __missing__(self, code: int) -> str | None:
+        self[code] = None if _invisible(chr(code)) else chr(code)
+        return self[code]
+
+
+_INVISIBLE = _Invisible()
+
+
 def strip_invisible(text: str) -> str:
-    return "".join(character for character in text if not _invisible(character))
+    return text if text.isascii() else text.translate(_INVISIBLE)  # no ASCII character is invisible
 
 
 def normalise(text: str) -> str:
@@ -170,8 +181,18 @@ def caesar(text: str, shift: int) -> str:
 
 
 def best_caesar(text: str) -> tuple[int, str]:
-    """The Caesar shift (1-25) whose decoding reads most like English, and that decoding."""
-    return max(((shift, caesar(text, shift)) for shift in range(1, 26)), key=lambda pair: english_score(pair[1]))
+    """The Caesar shift (1-25) whose decoding reads most like English, and that decoding.
+
+    A shift maps letters to letters, so the words of a decoding are the shifted words of ``text``: each shift is
+    scored on those (``english_score`` of the decoding) without searching the whole text again."""
+    words = " ".join(re.findall(r"[a-z]{2,}", text.lower()))
+
+    def score(shift: int) -> float:
+        shifted = caesar(words, shift).split()
+        return sum(word in COMMON_WORDS for word in shifted) / len(shifted) if shifted else 0.0
+
+    shift = max(range(1, 26), key=score)
+    return shift, caesar(text, shift)
 
 
 def decoded_views(text: str) -> dict[str, str]:

@@ -222,3 +222,65 @@ def test_openai_moderation_parses_the_endpoints_reply():
     assert moderate("Here is ransomware for you.") == ["illicit"] and moderate("Hello!") == []
     assert check_output("Here is ransomware for you.", moderation=moderate).reasons == ["moderation: illicit"]
     assert seen[0] == "omni-moderation-latest"
+
+
+# --------------------------------------------------------------------------- the encoder in ONNX Runtime
+
+
+def test_onnx_embeddings_equal_sentence_transformers():
+    """The guard's ONNX Runtime encoder gives SentenceTransformer.encode's embeddings: short texts, a batch padded to
+    its longest text, a text over the encoder's 256 tokens (truncated the same way), accents; and no text at all."""
+    from helpers.guard_model import embed, sentence_encoder
+
+    texts = ["hi", "How do I get root access on my Raspberry Pi?", "Español, où est la bibliothèque ?",
+             "word " * 400, ATTACK]
+    expected = sentence_encoder().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.abs(embed(texts) - expected).max() < 1e-5
+    assert embed([]).shape == (0, 384)
+
+
+def test_onnx_session_follows_torch_threads():
+    import torch
+
+    from helpers.guard_model import onnx_session
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = onnx_session()
+        assert one.get_session_options().intra_op_num_threads == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert onnx_session().get_session_options().intra_op_num_threads == threads
+
+
+def test_onnx_export_writes_the_whole_file(tmp_path, monkeypatch):
+    from helpers import guard_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = guard_model.onnx_file()
+    assert path.is_file() and path.parent == tmp_path / "genai-course"
+    assert [file.name for file in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_length_batches_is_the_cheapest_grouping():
+    """Every piece in exactly one call; the cost equals the best of every contiguous grouping (brute force)."""
+    import itertools
+
+    from helpers.guard_model import length_batches
+
+    def cost(batches, lengths, call_cost):
+        return sum(call_cost + len(batch) * max(lengths[index] for index in batch) for batch in batches)
+
+    for lengths in ([45, 12, 12, 11, 10], [64] * 5, [3, 200, 7, 90, 91, 5], [17]):
+        batches = length_batches(lengths, call_cost=24)
+        assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
+        order = sorted(range(len(lengths)), key=lambda index: lengths[index])
+        best = min(cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, len(order)))], lengths, 24)
+                   for size in range(len(order)) for cuts in itertools.combinations(range(1, len(order)), size))
+        assert cost(batches, lengths, 24) == best
+    assert length_batches([45, 12, 12, 11, 10], call_cost=24) == [[4, 3, 1, 2], [0]]  # the long piece alone
+    assert length_batches([45, 12, 12, 11, 10], call_cost=1000) == [[4, 3, 1, 2, 0]]  # calls dear: one call
+    assert length_batches([]) == []
+    assert all(len(batch) <= 8 for batch in length_batches([256] * 20, max_tokens=2048))  # 8 x 256 per call
+    assert length_batches([300, 5], max_tokens=100) == [[1], [0]]  # a row over the budget still gets its call
