@@ -78,3 +78,18 @@ def test_no_secrets(path):
 def test_committed_results_exist(path):
     record = json.loads((REPO_ROOT / "results" / f"{path.stem}.json").read_text())
     assert record["profile"] == "small" and record["metrics"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_colab_installs_pins_from_the_requirements_files(path):
+    """The Colab set-up cell installs from the requirements files, so each pin lives in one place: a package named
+    on a `%pip install` line there must not be one that requirements-no-deps.txt pins."""
+    no_deps = {line.split("==")[0].strip() for line in (REPO_ROOT / "requirements-no-deps.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    setup = next(text_of(cell) for cell in load(path)["cells"] if '"google.colab" in sys.modules' in text_of(cell))
+    for line in setup.splitlines():
+        if "%pip install" in line:
+            named = set(re.findall(r"(?<![-/\w])([A-Za-z][\w.-]*)==", line))
+            assert not named & no_deps, f"{path.name} pins {named & no_deps} by hand: use -r requirements-no-deps.txt"
+            if "--no-deps" in line:
+                assert "-r /content/genai-course/requirements-no-deps.txt" in line, line
