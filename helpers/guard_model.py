@@ -173,11 +173,10 @@ def embed(texts: list[str]) -> np.ndarray:
     with _encoder_lock:
         tokens = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_seq_length)
     for batch in length_batches([len(ids) for ids in tokens["input_ids"]]):
-        longest = max(len(tokens["input_ids"][index]) for index in batch)
-        feed = {name: np.zeros((len(batch), longest), dtype=np.int64) for name in ENCODER_INPUTS}
-        for row, index in enumerate(batch):
-            for name in ENCODER_INPUTS:
-                feed[name][row, :len(tokens[name][index])] = tokens[name][index]
+        with _encoder_lock:
+            feed = encoder.tokenizer.pad({name: [tokens[name][index] for index in batch] for name in ENCODER_INPUTS},
+                                         return_tensors="np")
+        feed = {name: feed[name].astype(np.int64) for name in ENCODER_INPUTS}
         hidden = session.run(None, feed)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)

@@ -227,15 +227,21 @@ def test_openai_moderation_parses_the_endpoints_reply():
 # --------------------------------------------------------------------------- the encoder in ONNX Runtime
 
 
+def embeds_like_sentence_transformers(texts=("hi", ATTACK)):
+    from helpers.guard_model import embed, sentence_encoder
+
+    texts = list(texts)
+    expected = sentence_encoder().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    return np.abs(embed(texts) - expected).max() < 1e-5
+
+
 def test_onnx_embeddings_equal_sentence_transformers():
     """The guard's ONNX Runtime encoder gives SentenceTransformer.encode's embeddings: short texts, a batch padded to
     its longest text, a text over the encoder's 256 tokens (truncated the same way), accents; and no text at all."""
-    from helpers.guard_model import embed, sentence_encoder
+    from helpers.guard_model import embed
 
-    texts = ["hi", "How do I get root access on my Raspberry Pi?", "Español, où est la bibliothèque ?",
-             "word " * 400, ATTACK]
-    expected = sentence_encoder().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    assert np.abs(embed(texts) - expected).max() < 1e-5
+    assert embeds_like_sentence_transformers(["hi", "How do I get root access on my Raspberry Pi?",
+                                              "Español, où est la bibliothèque ?", "word " * 400, ATTACK])
     assert embed([]).shape == (0, 384)
 
 
@@ -262,14 +268,6 @@ def fresh_onnx_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(guard_model, "_session", {})
     return tmp_path
-
-
-def embeds_like_sentence_transformers():
-    from helpers.guard_model import embed, sentence_encoder
-
-    texts = ["hi", ATTACK]
-    expected = sentence_encoder().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    return np.abs(embed(texts) - expected).max() < 1e-5
 
 
 def test_onnx_export_writes_the_whole_file_and_it_embeds(fresh_onnx_cache):

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from conftest import NOTEBOOKS, REPO_ROOT
+from test_colab_setup import colab_commands
 
 SECRET_PATTERNS = [
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"),  # Anthropic
@@ -91,11 +92,9 @@ def test_colab_installs_pins_from_the_requirements_files(path):
     requirements-no-deps.txt pins is named on a pip line there, and a --no-deps install reads that file."""
     no_deps = {package_name(line) for line in (REPO_ROOT / "requirements-no-deps.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    setups = [text_of(cell) for cell in load(path)["cells"] if '"google.colab" in sys.modules' in text_of(cell)]
-    assert setups, f"{path.name} has no Colab set-up cell"
-    for line in setups[0].splitlines():
+    for line in colab_commands(path):
         words = line.split()
-        if "pip" in " ".join(words[:2]) and "install" in words:
+        if "pip" in words[0] and "install" in words:
             after = words[words.index("install") + 1:]
             named = {package_name(word) for before, word in zip(["install", *after], after)
                      if before != "-r" and not word.startswith("-") and re.match(r"[A-Za-z0-9]", word)}
