@@ -186,14 +186,11 @@ class TrainingSetup:
 
 # --- training loops -----------------------------------------------------------------------------------------
 
-def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr, generator_steps=1,
-                      name="vanilla GAN"):
+def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr, name="vanilla GAN"):
     """The textbook loop: BCELoss on probabilities, D on real and detached fakes, then G (non-saturating).
 
-    `generator_steps` generator updates per discriminator update (the textbook's 1; more, on fresh noise
-    each, and the generator outruns its judge: section 7's mode collapse). Returns the history (per-step
-    losses, and the ``BestCheckpoint`` under "checkpoints") and a copy of the generator at its best
-    training FID."""
+    Returns the history (per-step losses, and the ``BestCheckpoint`` under "checkpoints") and a copy of the
+    generator at its best training FID."""
     criterion = nn.BCELoss()
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -214,13 +211,10 @@ def train_vanilla_gan(generator, discriminator, steps, setup: TrainingSetup, lr,
         optimizer_d.step()
 
         # 2. generator: make the discriminator say "real" (non-saturating loss -log D(G(z)))
-        for generator_step in range(generator_steps):
-            if generator_step > 0:  # further generator steps: fresh fakes against the same discriminator
-                fake_images = generator(torch.randn(setup.batch_size, generator.latent_dim, device=setup.device))
-            g_loss = criterion(discriminator(fake_images), real_target)
-            optimizer_g.zero_grad()
-            g_loss.backward()
-            optimizer_g.step()
+        g_loss = criterion(discriminator(fake_images), real_target)
+        optimizer_g.zero_grad()
+        g_loss.backward()
+        optimizer_g.step()
 
         history["d_loss"].append(d_loss.item())
         history["g_loss"].append(g_loss.item())
@@ -286,13 +280,15 @@ def saturating_generator_loss(discriminator, fake, labels):
 
 def train_gan(generator, discriminator, steps, setup: TrainingSetup, *, d_loss_fn=bce_discriminator_loss,
               g_loss_fn=non_saturating_generator_loss, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-              critic_steps=1, optimizer="adam", clip_weights=None, conditional=False, ema_decay=None,
-              decay_after=None, name="GAN"):
+              critic_steps=1, generator_steps=1, optimizer="adam", clip_weights=None, conditional=False,
+              ema_decay=None, decay_after=None, name="GAN"):
     """Alternate discriminator and generator updates; return the history and the best generator.
 
-    The losses are passed in; `critic_steps` discriminator steps per generator step; `optimizer` is "adam"
-    (with `betas`) or "rmsprop" (the original WGAN's); `clip_weights=c` clamps every discriminator weight
-    to [-c, c] after each of its steps (the original WGAN's Lipschitz constraint); `conditional` feeds
+    The losses are passed in; `critic_steps` discriminator steps per generator step, or `generator_steps`
+    generator steps per discriminator step (more than 1, on fresh noise each, and the generator outruns its
+    judge: section 7's mode collapse); `optimizer` is "adam" (with `betas`) or "rmsprop" (the original
+    WGAN's); `clip_weights=c` clamps every discriminator weight to [-c, c] after each of its steps (the
+    original WGAN's Lipschitz constraint); `conditional` feeds
     the labels to both players; `ema_decay` samples from an exponential moving average of the generator's
     weights; learning rates fall linearly to 0 between `decay_after` and `steps`. The history holds the
     per-step losses, D's mean output on real and fake images every 10 steps, and the ``BestCheckpoint``."""
@@ -322,10 +318,14 @@ def train_gan(generator, discriminator, steps, setup: TrainingSetup, *, d_loss_f
                     for parameter in discriminator.parameters():
                         parameter.clamp_(-clip_weights, clip_weights)
 
-        g_loss = g_loss_fn(discriminator, fake_images, labels)
-        optimizer_g.zero_grad()
-        g_loss.backward()
-        optimizer_g.step()
+        for generator_step in range(generator_steps):
+            if generator_step > 0:  # further generator steps: fresh fakes against the same discriminator
+                noise = torch.randn(setup.batch_size, generator.latent_dim, device=setup.device)
+                fake_images = generator(noise, labels)
+            g_loss = g_loss_fn(discriminator, fake_images, labels)
+            optimizer_g.zero_grad()
+            g_loss.backward()
+            optimizer_g.step()
         for scheduler in schedulers:
             scheduler.step()
         if ema_decay:
@@ -442,6 +442,32 @@ def mean_pairwise_distance_interval(images: torch.Tensor, resamples: int = 1000,
     tail = (1 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64))
     return float(low), float(high)
+
+
+class LatentMapper(nn.Module):
+    """A trained generator, frozen, behind a small network that chooses the noise vector it is fed.
+
+    Section 7's mode collapse trains only this network: every image it can produce is one the generator
+    draws, so what the game changes is *which* images come out, not how well they are drawn. It starts as
+    the identity (the last layer is zero) and keeps its output on the sphere of radius sqrt(latent_dim),
+    where the generator's N(0, I) noise lies. The generator stays in eval mode (its batch norm frozen too)."""
+
+    def __init__(self, generator: nn.Module, hidden: int = 128):
+        super().__init__()
+        self.generator = generator.eval().requires_grad_(False)
+        self.latent_dim = generator.latent_dim
+        self.net = nn.Sequential(nn.Linear(self.latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, self.latent_dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.generator.eval()
+        return self
+
+    def forward(self, noise, labels=None):
+        latent = noise + self.net(noise)
+        return self.generator(latent * (self.latent_dim ** 0.5 / latent.norm(dim=1, keepdim=True)))
 
 
 # --- CycleGAN in miniature: thin digits <-> thick digits, unpaired ------------------------------------------

@@ -1,5 +1,7 @@
 """helpers.gans, chapter 01's models and training loops, on tiny sizes (each test a few seconds at most)."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -135,15 +137,28 @@ def test_long_runs_decay_over_the_second_half_of_the_long_run():
 def test_extra_generator_steps_update_the_generator_more_often_than_the_discriminator(tiny_setup):
     def updates(generator_steps):
         torch.manual_seed(0)
-        generator, discriminator = gans.VanillaGenerator(16), gans.VanillaDiscriminator(16)
-        backward_passes = []
-        generator.net[0].weight.register_hook(lambda gradient: backward_passes.append(1))
-        history, _ = gans.train_vanilla_gan(generator, discriminator, 3, tiny_setup, lr=1e-3,
-                                            generator_steps=generator_steps)
-        return len(backward_passes), len(history["g_loss"])
+        generator, discriminator = gans.DCGANGenerator(16), gans.DCGANDiscriminator(16)
+        generator_passes = []
+        generator.project[0].weight.register_hook(lambda gradient: generator_passes.append(1))
+        history, _ = gans.train_gan(generator, discriminator, 3, tiny_setup, generator_steps=generator_steps)
+        return len(generator_passes), len(history["g_loss"])
 
     assert updates(1) == (3, 3)  # one generator backward pass per step
     assert updates(4) == (12, 3)  # four per step, one loss recorded per step
+
+
+def test_latent_mapper_starts_as_its_generator_and_trains_only_itself(tiny_setup):
+    torch.manual_seed(0)
+    generator = gans.DCGANGenerator(16)
+    generator.project[1].running_mean.normal_()  # batch-norm statistics that training mode would overwrite
+    mapper = gans.LatentMapper(generator).train()
+    noise = torch.randn(8, generator.latent_dim)
+    on_sphere = noise * (generator.latent_dim ** 0.5 / noise.norm(dim=1, keepdim=True))
+    assert torch.allclose(mapper(noise), generator(on_sphere))  # the identity, in eval mode
+    frozen = copy.deepcopy(generator.state_dict())
+    gans.train_gan(mapper, gans.DCGANDiscriminator(16), 3, tiny_setup, generator_steps=2)
+    assert all(torch.equal(frozen[name], value) for name, value in generator.state_dict().items())
+    assert mapper.net[-1].weight.abs().sum() > 0  # the mapper itself learned
 
 
 def test_mean_pairwise_distance_is_zero_for_copies_and_its_interval_brackets_real_digits():
