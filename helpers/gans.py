@@ -288,10 +288,10 @@ def train_gan(generator, discriminator, steps, setup: TrainingSetup, *, d_loss_f
     generator steps per discriminator step (more than 1, on fresh noise each, and the generator outruns its
     judge: section 7's mode collapse); `optimizer` is "adam" (with `betas`) or "rmsprop" (the original
     WGAN's); `clip_weights=c` clamps every discriminator weight to [-c, c] after each of its steps (the
-    original WGAN's Lipschitz constraint); `conditional` feeds
-    the labels to both players; `ema_decay` samples from an exponential moving average of the generator's
-    weights; learning rates fall linearly to 0 between `decay_after` and `steps`. The history holds the
-    per-step losses, D's mean output on real and fake images every 10 steps, and the ``BestCheckpoint``."""
+    original WGAN's Lipschitz constraint); `conditional` feeds the labels to both players; `ema_decay` samples
+    from an exponential moving average of the generator's weights; learning rates fall linearly to 0 between
+    `decay_after` and `steps`. The history holds the per-step losses, D's mean output on real and fake images
+    every 10 steps, and the ``BestCheckpoint``."""
     make_optimizer = {"adam": lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, betas=betas),
                       "rmsprop": lambda parameters, lr: torch.optim.RMSprop(parameters, lr=lr)}[optimizer]
     optimizer_g = make_optimizer(generator.parameters(), lr_g)
